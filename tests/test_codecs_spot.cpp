@@ -37,6 +37,18 @@ static_assert(pq::fp16::from_float(1.0f).bits() == 0x3C00);
 static_assert(pq::fp16::from_float(65520.0f).bits() == 0x7BFF);
 static_assert(pq::fp16::from_float_nonsaturating(65520.0f).bits() == 0x7C00);
 
+// NaN and e8m0 choices (docs/codecs.md); test_codecs_nvidia / the ml_dtypes live test check
+// them against the references.
+static_assert(pq::fp8_e5m2::from_float(__builtin_nanf("")).bits() == 0x7F);          // as NVIDIA
+static_assert(pq::fp8_e5m2::from_float_nonsaturating(-__builtin_nanf("")).bits() == 0xFE);  // as ml_dtypes
+static_assert(pq::fp4_e2m1::from_float(-__builtin_nanf("")).bits() == 0x7);          // as NVIDIA
+static_assert(pq::bf16::from_float(__builtin_nanf("")).bits() == 0x7FFF);
+static_assert(pq::e8m0::from_float(0.0f).bits() == 0x00);
+static_assert(pq::e8m0::from_float(1.5f).bits() == 0x80 && pq::e8m0::from_float(3.0f).bits() == 0x80);  // ties to even
+static_assert(pq::e8m0::from_float_nonsaturating(0.0f).bits() == 0xFF);
+static_assert(pq::e8m0::from_float_nonsaturating(3.0f).bits() == 0x81);  // ml_dtypes: ties up
+static_assert(pq::e8m0::from_float(-1.0f).bits() == 0xFF);
+
 TEST_CASE("negative values that round to zero keep their sign") {
   CHECK(pq::fp4_e2m1::from_float(-0.1f).bits() == 0x8);
   CHECK(pq::fp8_e4m3::from_float(-1e-6f).bits() == 0x80);

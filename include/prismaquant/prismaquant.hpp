@@ -4,3 +4,5 @@
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/core/minifloat.hpp>
 #include <prismaquant/core/codecs.hpp>
+#include <prismaquant/formats/all.hpp>
+#include <prismaquant/cost/reference.hpp>

@@ -11,12 +11,16 @@
 //
 // Saturating (`from_float`) — what quantizers want and what NVIDIA's host conversions do
 // (cuda_fp8.h with __NV_SATFINITE, cuda_fp6.h / cuda_fp4.h round-to-nearest):
-//   out-of-range values and +-inf become +-max finite; NaN becomes the type's NaN.
-//   fp4/fp6 have no NaN: NaN becomes +max finite (0x7 / 0x1F), as NVIDIA's conversions do.
-//   bf16/fp16 saturate too (use from_float_nonsaturating for IEEE overflow to inf).
+//   out-of-range values and +-inf become +-max finite; NaN (either sign) becomes the
+//   positive all-ones code, as NVIDIA's conversions return: 0x7F (e4m3, e5m2), 0x7FFF
+//   (bf16, fp16); fp4/fp6 have no NaN, so NaN becomes +max finite (0x7 / 0x1F), again as
+//   NVIDIA's conversions do. bf16/fp16 saturate too, unlike NVIDIA's __float2bfloat16_rn /
+//   __float2half_rn (use from_float_nonsaturating for IEEE overflow to inf).
 // Non-saturating (`from_float_nonsaturating`) — ml_dtypes' astype from float32:
-//   e4m3 overflow (|x| >= 464) and inf give NaN; e5m2/bf16/fp16 overflow gives inf;
-//   fp4/fp6 saturate (they have neither inf nor NaN).
+//   e4m3 overflow (|x| > 464; 464 ties to 448) and inf give NaN; e5m2/bf16/fp16 overflow gives inf;
+//   fp4/fp6 saturate (they have neither inf nor NaN). NaN keeps its sign and becomes the
+//   canonical quiet NaN (0x7F/0xFF, 0x7E/0xFE, 0x7FC0, 0x7E00); for fp4/fp6 it becomes +max
+//   finite as in from_float (ml_dtypes returns a signed zero there, which we do not copy).
 // e8m0 (a power-of-two scale, no sign, no zero): see its own comment.
 #include <prismaquant/core/minifloat.hpp>
 
@@ -58,11 +62,20 @@ struct fp4_e2m1 : detail::element_base<fp4_e2m1, minifloat_traits<2, 1, 1, speci
 struct bf16 : detail::element_base<bf16, minifloat_traits<8, 7, 127, specials::ieee>, std::uint16_t> {};
 struct fp16 : detail::element_base<fp16, minifloat_traits<5, 10, 15, specials::ieee>, std::uint16_t> {};
 
-// E8M0: an unsigned power of two 2^(code-127), codes 0x00..0xFE; 0xFF is NaN; no zero.
-// from_float rounds the exponent to nearest (ties to even code, i.e. in linear space at
-// 1.5*2^e), saturating: values above 2^127 give 0xFE, positive values below 2^-127 and
-// zero give 0x00, negative values and NaN give NaN (0xFF), since no code can hold them.
-// from_float_nonsaturating follows ml_dtypes' float8_e8m0fnu cast.
+// E8M0: an unsigned power of two 2^(code-127), codes 0x00..0xFE; 0xFF is NaN; no zero, no sign.
+//
+// from_float (saturating) rounds |x| to the nearest power of two in linear space, i.e. the
+// rounding point between 2^e and 2^(e+1) is 1.5*2^e, and an exact tie goes to the even code.
+// Values above 2^127 and +inf give 0xFE; zero and positive values below 2^-127 give 0x00;
+// negative values (other than -0) and NaN give NaN (0xFF), since no code can hold them.
+// (NVIDIA's cvt to ue8m0 only rounds toward zero or up and ignores the sign; for x >= 0 our
+// result is whichever of its RZ/RP results is nearer, which the NVIDIA test checks.)
+//
+// from_float_nonsaturating is bit for bit ml_dtypes' float32 -> float8_e8m0fnu cast
+// (checked exhaustively over all 2^32 inputs against ml_dtypes 0.6.0):
+//   NaN, +-inf, +-0 and negative values give 0xFF; a tie 1.5*2^e rounds UP (to 2^(e+1));
+//   overflow (>= 1.5*2^127) gives 0xFF; float32 subnormals give 0x00 up to and including
+//   2^-127 and 0x01 (2^-126) above it -- ml_dtypes' subnormal path rounds those up.
 struct e8m0 {
   using storage_type = std::uint8_t;
   static constexpr int bit_width = 8;
@@ -71,7 +84,7 @@ struct e8m0 {
   PQ_HD static constexpr e8m0 from_bits(unsigned b) noexcept { return e8m0{static_cast<std::uint8_t>(b & 0xFFu)}; }
   // 2^(code - 127) exactly as float32 (2^-127 is a float32 subnormal).
   PQ_HD constexpr float to_float() const noexcept {
-    if (code == 0xFF) return __builtin_nanf("");
+    if (code == 0xFF) return detail::bit_cast<float>(0x7FC00000u);
     if (code == 0) return detail::bit_cast<float>(0x00400000u);
     return detail::bit_cast<float>(static_cast<std::uint32_t>(code) << 23);
   }
@@ -80,34 +93,36 @@ struct e8m0 {
   PQ_HD static constexpr e8m0 from_exponent(int e) noexcept {
     return from_bits(static_cast<unsigned>((e < -127 ? -127 : e > 127 ? 127 : e) + 127));
   }
+  PQ_HD static constexpr float max_finite() noexcept { return detail::bit_cast<float>(0x7F000000u); }
   PQ_HD static constexpr e8m0 from_float(float x) noexcept {
     const std::uint32_t b = detail::bit_cast<std::uint32_t>(x);
-    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return from_bits(0xFF);    // NaN
-    if ((b >> 31) && (b & 0x7FFFFFFFu)) return from_bits(0xFF);      // negative
-    const std::uint64_t c = round_code(b & 0x7FFFFFFFu);
-    return from_bits(static_cast<unsigned>(c > 0xFE ? 0xFE : c));
+    const std::uint32_t a = b & 0x7FFFFFFFu;
+    if (a > 0x7F800000u || ((b >> 31) && a)) return from_bits(0xFF);  // NaN, negative
+    unsigned c = 0;
+    if (a < 0x00800000u) {
+      // zero or float32 subnormal a*2^-149: 2^-127 is a = 0x400000, 2^-126 is 0x800000,
+      // their midpoint 0x600000 ties to the even code 0.
+      c = a > 0x600000u ? 1u : 0u;
+    } else {
+      const unsigned e = a >> 23;  // biased exponent, same bias as e8m0
+      const std::uint32_t f = a & 0x7FFFFFu;
+      c = e + ((f > 0x400000u || (f == 0x400000u && (e & 1u))) ? 1u : 0u);
+    }
+    return from_bits(c > 0xFEu ? 0xFEu : c);
   }
   PQ_HD static constexpr e8m0 from_float_nonsaturating(float x) noexcept {
     const std::uint32_t b = detail::bit_cast<std::uint32_t>(x);
-    if ((b & 0x7FFFFFFFu) >= 0x7F800000u) return from_bits(0xFF);   // inf, NaN
-    if ((b >> 31) && (b & 0x7FFFFFFFu)) return from_bits(0xFF);      // negative
-    const std::uint64_t c = round_code(b & 0x7FFFFFFFu);
-    return from_bits(static_cast<unsigned>(c > 0xFE ? 0xFF : c));
+    const std::uint32_t a = b & 0x7FFFFFFFu;
+    if (a >= 0x7F800000u || a == 0 || (b >> 31)) return from_bits(0xFF);  // NaN, inf, zero, negative
+    unsigned c = 0;
+    if (a < 0x00800000u) {
+      c = a > 0x400000u ? 1u : 0u;
+    } else {
+      c = (a >> 23) + ((a & 0x7FFFFFu) >= 0x400000u ? 1u : 0u);
+    }
+    return from_bits(c > 0xFEu ? 0xFFu : c);
   }
   PQ_HD friend constexpr bool operator==(e8m0 a, e8m0 b) noexcept { return a.code == b.code; }
-
- private:
-  // Biased exponent of |x| rounded to nearest even on the 1-bit-significand grid.
-  PQ_HD static constexpr std::uint64_t round_code(std::uint32_t a) noexcept {
-    if (a == 0) return 0;
-    if (a < 0x00800000u) {  // float32 subnormal: x = m * 2^-149, code 0 is 2^-127
-      return 0;
-    }
-    const std::uint64_t e = a >> 23;  // biased exponent, same bias as e8m0
-    const std::uint32_t f = a & 0x7FFFFFu;
-    const bool up = f > 0x400000u || (f == 0x400000u && (e & 1));
-    return e + (up ? 1 : 0);
-  }
 };
 
 }  // namespace prismaquant

@@ -1,0 +1,366 @@
+#pragma once
+// The fused cost pass on CUDA (Hopper sm_90 / Blackwell sm_100). Same computation as the CPU
+// pass (cost/engine.hpp): the per-thread step is cost::process_chunk_scalar — the very code
+// the CPU runs on row tails and that tests/test_cost_chunk.cpp checks on the host.
+//
+//   std::vector<prismaquant::kernels::device_job> jobs = ...;  // device pointers, many tensors
+//   auto costs = prismaquant::kernels::evaluate_device<formats::all_formats, cost::all_stats>(jobs);
+//
+// Layers (CUB style: thread -> warp -> block -> device):
+//   thread  one 32-element chunk of a row at a time: loads it (16-byte loads for bf16), runs
+//           every format on it (block params + element round trips + statistics)
+//   warp    one row: lanes take chunks lane, lane+32, ...; per-row sums reduced by shuffles
+//           in a fixed tree (deterministic); lane 0 writes the row's statistics
+//   device  all rows of ALL tensors of a call in one launch (a table of tensors; a warp finds
+//           its tensor by binary search over row offsets), e.g. 256 experts' w1 at once
+//   reduce  one CUB BlockReduce per (tensor, format) sums the rows in a fixed order
+// The pre-pass (tensor range, and the block ranges of per-row / per-tensor / 128x128 / 1xG>32
+// formats) is one launch too: ranges include 0, so they are stored as two non-negative
+// magnitudes (-min, max) and merged with atomicMax on their bits — exact and order-free.
+//
+// Requires nvcc --expt-relaxed-constexpr (the formats' constexpr math is called from device
+// code). Host code in this header uses the CUDA runtime; errors throw prismaquant::error.
+#include <prismaquant/cost/chunk.hpp>
+#include <prismaquant/cost/result.hpp>
+#include <prismaquant/cost/format_list.hpp>
+#include <prismaquant/cost/plain_weight.hpp>
+#include <prismaquant/cost/request.hpp>
+#include <prismaquant/formats/format.hpp>
+
+#include <cub/block/block_reduce.cuh>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace prismaquant::kernels {
+
+// One tensor for the device pass: device pointers (weight, scale_inv, act).
+struct device_job {
+  cost::plain_weight weight;       // data / scale_inv in device memory
+  const float* act = nullptr;      // device [cols], for stat::act_sse
+  std::string name = "weight";     // for errors
+  std::optional<formats::tensor_stats> stats{};  // shared stats for fused siblings
+};
+
+namespace detail {
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw error("cuda", std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+struct range_bits {  // a block range as two non-negative magnitudes, merged with atomicMax
+  unsigned neg_min;  // bits of -min (>= 0)
+  unsigned max;      // bits of max (>= 0)
+};
+
+__device__ inline void merge_range(range_bits* dst, float mn, float mx) {
+  atomicMax(&dst->neg_min, __float_as_uint(-mn));
+  atomicMax(&dst->max, __float_as_uint(mx));
+}
+
+// Per-tensor device record.
+template <class Fmts>
+struct dtensor {
+  cost::plain_weight w;
+  const float* act;
+  std::int64_t row_begin;  // first global row of this tensor
+  cost::tensor_ctx<Fmts> ctx;
+  range_bits* pre[Fmts::size];  // pre-pass staging (owner formats), null if not prepass
+  range_bits* tensor_range;
+  double* row_sse;   // [NF][rows]
+  double* row_act;   // [NF][rows]
+  float* row_max;    // [NF][rows]
+};
+
+template <class Fmts>
+__device__ inline int find_tensor(const dtensor<Fmts>* t, int n, std::int64_t grow) {
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (t[mid].row_begin <= grow) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+__device__ inline bool finite(float x) { return (__float_as_uint(x) & 0x7F800000u) != 0x7F800000u; }
+
+// Pre-pass: one warp per row.
+template <class Fmts>
+__global__ void prepass_kernel(const dtensor<Fmts>* tensors, int n_tensors, std::int64_t total_rows, int* bad) {
+  const std::int64_t grow = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (grow >= total_rows) return;
+  const dtensor<Fmts>& T = tensors[find_tensor(tensors, n_tensors, grow)];
+  const std::int64_t r = grow - T.row_begin;
+  const std::int64_t cols = T.w.cols;
+  float tmin = 0.0f, tmax = 0.0f;
+  for (std::int64_t c0 = static_cast<std::int64_t>(lane) * cost::chunk_elems; c0 < cols;
+       c0 += 32 * cost::chunk_elems) {
+    const int n = static_cast<int>(cols - c0 < cost::chunk_elems ? cols - c0 : cost::chunk_elems);
+    float x[cost::chunk_elems];
+    T.w.load_chunk(r, c0, n, x);
+    float mn = 0.0f, mx = 0.0f;
+    bool ok = true;
+    for (int j = 0; j < n; ++j) {
+      ok = ok && finite(x[j]);
+      mn = fminf(mn, x[j]);
+      mx = fmaxf(mx, x[j]);
+    }
+    if (!ok) atomicOr(bad, 1);
+    tmin = fminf(tmin, mn);
+    tmax = fmaxf(tmax, mx);
+    Fmts::for_each([&](auto ic) {
+      constexpr std::size_t I = decltype(ic)::value;
+      using B = cost::format_blocks<typename Fmts::template at<I>>;
+      if constexpr (B::is_prepass && B::R == formats::whole) {
+        merge_range(T.pre[I], mn, mx);  // per-tensor: a single block
+      } else if constexpr (B::is_prepass) {
+        const std::int64_t bi = r / B::R;
+        const std::int64_t bj = B::C == formats::whole ? 0 : c0 / B::C;
+        merge_range(T.pre[I] + bi * formats::block_count(B::C, cols) + bj, mn, mx);
+      }
+    });
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    tmin = fminf(tmin, __shfl_xor_sync(0xFFFFFFFFu, tmin, o));
+    tmax = fmaxf(tmax, __shfl_xor_sync(0xFFFFFFFFu, tmax, o));
+  }
+  if (lane == 0) merge_range(T.tensor_range, tmin, tmax);
+}
+
+// range_bits -> formats::block_range.
+template <int = 0>
+__global__ void finalize_ranges(const range_bits* in, formats::block_range* out, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = formats::block_range{-__uint_as_float(in[i].neg_min), __uint_as_float(in[i].max)};
+}
+
+// Main pass: one warp per row, all tensors in one launch.
+template <class Fmts, class Req>
+__global__ void cost_kernel(const dtensor<Fmts>* tensors, int n_tensors, std::int64_t total_rows) {
+  constexpr std::size_t NF = Fmts::size;
+  const std::int64_t grow = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (grow >= total_rows) return;
+  const dtensor<Fmts>& T = tensors[find_tensor(tensors, n_tensors, grow)];
+  const std::int64_t r = grow - T.row_begin;
+  const std::int64_t cols = T.w.cols, rows = T.w.rows;
+  cost::row_accum<NF> acc;
+  for (std::int64_t c0 = static_cast<std::int64_t>(lane) * cost::chunk_elems; c0 < cols;
+       c0 += 32 * cost::chunk_elems) {
+    const int n = static_cast<int>(cols - c0 < cost::chunk_elems ? cols - c0 : cost::chunk_elems);
+    float x[cost::chunk_elems];
+    T.w.load_chunk(r, c0, n, x);
+    cost::process_chunk_scalar<Fmts, Req>(x, n, Req::act_sse ? T.act + c0 : nullptr, r, c0, T.ctx, acc);
+  }
+  // warp tree reduction (fixed order -> deterministic)
+#pragma unroll
+  for (std::size_t i = 0; i < NF; ++i) {
+    for (int o = 16; o > 0; o >>= 1) {
+      if constexpr (Req::any_sse) acc.sse[i] += __shfl_down_sync(0xFFFFFFFFu, acc.sse[i], o);
+      if constexpr (Req::act_sse) acc.act[i] += __shfl_down_sync(0xFFFFFFFFu, acc.act[i], o);
+      if constexpr (Req::max_abs) acc.max_abs[i] = fmaxf(acc.max_abs[i], __shfl_down_sync(0xFFFFFFFFu, acc.max_abs[i], o));
+    }
+    if (lane == 0) {
+      if constexpr (Req::any_sse) T.row_sse[i * rows + r] = acc.sse[i];
+      if constexpr (Req::act_sse) T.row_act[i * rows + r] = acc.act[i];
+      if constexpr (Req::max_abs) T.row_max[i * rows + r] = acc.max_abs[i];
+    }
+  }
+}
+
+// Sum rows per (tensor, format): one block each, a fixed-order CUB reduction.
+template <class Fmts, class Req, int Threads>
+__global__ void reduce_rows(const dtensor<Fmts>* tensors, double* out /*[T][NF][3]*/) {
+  constexpr std::size_t NF = Fmts::size;
+  const int t = blockIdx.x / static_cast<int>(NF);
+  const int f = blockIdx.x % static_cast<int>(NF);
+  const dtensor<Fmts>& T = tensors[t];
+  const std::int64_t rows = T.w.rows;
+  double s = 0.0, a = 0.0;
+  float m = 0.0f;
+  for (std::int64_t r = threadIdx.x; r < rows; r += Threads) {
+    if constexpr (Req::any_sse) s += T.row_sse[f * rows + r];
+    if constexpr (Req::act_sse) a += T.row_act[f * rows + r];
+    if constexpr (Req::max_abs) m = fmaxf(m, T.row_max[f * rows + r]);
+  }
+  using reduce_d = cub::BlockReduce<double, Threads>;
+  using reduce_f = cub::BlockReduce<float, Threads>;
+  __shared__ typename reduce_d::TempStorage tmp_d;
+  __shared__ typename reduce_f::TempStorage tmp_f;
+  const double S = reduce_d(tmp_d).Sum(s);
+  __syncthreads();
+  const double A = reduce_d(tmp_d).Sum(a);
+  const float M = reduce_f(tmp_f).Reduce(m, [](float x, float y) { return fmaxf(x, y); });
+  if (threadIdx.x == 0) {
+    out[(t * NF + f) * 3 + 0] = S;
+    out[(t * NF + f) * 3 + 1] = A;
+    out[(t * NF + f) * 3 + 2] = M;
+  }
+}
+
+}  // namespace detail
+
+// The device pass over many tensors: one allocation, one pre-pass launch, one range
+// conversion, one cost launch, one reduction launch, whatever the number of tensors.
+// Synchronous; results in job order, same layout as cost::evaluate.
+template <class FormatList, class Req = cost::request<cost::stat::sse>>
+std::vector<cost::tensor_cost> evaluate_device(const std::vector<device_job>& jobs, cudaStream_t stream = 0) {
+  using Fmts = typename cost::to_fused<FormatList>::type;
+  constexpr std::size_t NF = Fmts::size;
+  using dt = detail::dtensor<Fmts>;
+  if (jobs.empty()) return {};
+  const std::size_t T = jobs.size();
+
+  // ---- layout of one arena: [range_bits: tensor ranges, prepass blocks][block_range: same
+  // blocks][row_sse][row_act][row_max][table][reduction out][bad flag]
+  std::vector<std::int64_t> blk_off(T * NF, -1);
+  std::int64_t n_blocks = 0, n_rowvals = 0, total_rows = 0;
+  for (std::size_t t = 0; t < T; ++t) {
+    const auto& j = jobs[t];
+    const auto& w = j.weight;
+    if (w.rows <= 0 || w.cols <= 0 || w.data == nullptr) throw error(j.name, "empty weight or null device pointer");
+    if (w.type == cost::weight_dtype::fp8_e4m3_block128 && w.scale_inv == nullptr)
+      throw error(j.name, "F8_E4M3 weight without weight_scale_inv");
+    Fmts::for_each([&](auto ic) { Fmts::template at<decltype(ic)::value>::check_shape(w.rows, w.cols, j.name); });
+    if (Req::act_sse && j.act == nullptr)
+      throw error(j.name, "activation-weighted error requested but no per-column vector given");
+    Fmts::for_each([&](auto ic) {
+      constexpr std::size_t I = decltype(ic)::value;
+      using B = cost::format_blocks<typename Fmts::template at<I>>;
+      if constexpr (B::is_prepass) {
+        blk_off[t * NF + I] = n_blocks;
+        n_blocks += formats::block_count(B::R, w.rows) * formats::block_count(B::C, w.cols);
+      }
+    });
+    n_rowvals += static_cast<std::int64_t>(NF) * w.rows;
+    total_rows += w.rows;
+  }
+  auto align = [](std::size_t x) { return (x + 255) & ~std::size_t{255}; };
+  const std::size_t n_bits = static_cast<std::size_t>(T + n_blocks);
+  const std::size_t o_bits = 0;
+  const std::size_t o_rng = align(o_bits + n_bits * sizeof(detail::range_bits));
+  const std::size_t o_sse = align(o_rng + static_cast<std::size_t>(n_blocks) * sizeof(formats::block_range));
+  const std::size_t o_act = align(o_sse + static_cast<std::size_t>(n_rowvals) * sizeof(double));
+  const std::size_t o_max = align(o_act + static_cast<std::size_t>(n_rowvals) * sizeof(double));
+  const std::size_t o_tab = align(o_max + static_cast<std::size_t>(n_rowvals) * sizeof(float));
+  const std::size_t o_red = align(o_tab + T * sizeof(dt));
+  const std::size_t o_bad = align(o_red + T * NF * 3 * sizeof(double));
+  const std::size_t bytes = o_bad + 256;
+  char* arena = nullptr;
+  detail::check(cudaMalloc(&arena, bytes), "cudaMalloc");
+  struct freer {
+    char* p;
+    ~freer() { cudaFree(p); }
+  } free_arena{arena};
+  auto* bits = reinterpret_cast<detail::range_bits*>(arena + o_bits);
+  auto* rng = reinterpret_cast<formats::block_range*>(arena + o_rng);
+  auto* row_sse = reinterpret_cast<double*>(arena + o_sse);
+  auto* row_act = reinterpret_cast<double*>(arena + o_act);
+  auto* row_max = reinterpret_cast<float*>(arena + o_max);
+  auto* dtab = reinterpret_cast<dt*>(arena + o_tab);
+  auto* red = reinterpret_cast<double*>(arena + o_red);
+  auto* bad = reinterpret_cast<int*>(arena + o_bad);
+  detail::check(cudaMemsetAsync(arena, 0, o_rng, stream), "cudaMemset");
+  detail::check(cudaMemsetAsync(bad, 0, sizeof(int), stream), "cudaMemset");
+
+  std::vector<dt> host(T);
+  std::int64_t row_begin = 0, rv = 0;
+  for (std::size_t t = 0; t < T; ++t) {
+    dt& d = host[t];
+    d.w = jobs[t].weight;
+    d.act = jobs[t].act;
+    d.row_begin = row_begin;
+    row_begin += d.w.rows;
+    d.ctx.rows = d.w.rows;
+    d.ctx.cols = d.w.cols;
+    d.tensor_range = bits + t;
+    for (std::size_t i = 0; i < NF; ++i) {
+      d.pre[i] = blk_off[t * NF + i] >= 0 ? bits + T + blk_off[t * NF + i] : nullptr;
+      d.ctx.blocks[i] = blk_off[t * NF + i] >= 0 ? rng + blk_off[t * NF + i] : nullptr;
+    }
+    d.row_sse = row_sse + rv;
+    d.row_act = row_act + rv;
+    d.row_max = row_max + rv;
+    rv += static_cast<std::int64_t>(NF) * d.w.rows;
+  }
+  detail::check(cudaMemcpyAsync(dtab, host.data(), sizeof(dt) * T, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+
+  constexpr int threads = 256;  // 8 rows (warps) per block
+  const unsigned grid = static_cast<unsigned>((total_rows * 32 + threads - 1) / threads);
+  detail::prepass_kernel<Fmts><<<grid, threads, 0, stream>>>(dtab, static_cast<int>(T), total_rows, bad);
+  detail::check(cudaGetLastError(), "prepass_kernel launch");
+  if (n_blocks > 0) {
+    detail::finalize_ranges<<<static_cast<unsigned>((n_blocks + 255) / 256), 256, 0, stream>>>(bits + T, rng, n_blocks);
+    detail::check(cudaGetLastError(), "finalize_ranges launch");
+  }
+  std::vector<detail::range_bits> tr(T);
+  int h_bad = 0;
+  detail::check(cudaMemcpyAsync(tr.data(), bits, sizeof(detail::range_bits) * T, cudaMemcpyDeviceToHost, stream),
+                "cudaMemcpy");
+  detail::check(cudaMemcpyAsync(&h_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
+  detail::check(cudaStreamSynchronize(stream), "cost pre-pass");
+  if (h_bad)
+    throw error(T == 1 ? jobs[0].name : std::string("device cost pass"),
+                "NaN or Inf in a weight; quantization needs finite weights");
+
+  // tensor params on the host (tiny; the formats' own PQ_HD prepare)
+  for (std::size_t t = 0; t < T; ++t) {
+    dt& d = host[t];
+    formats::tensor_stats ts;
+    const float mn = -prismaquant::detail::bit_cast<float>(tr[t].neg_min);
+    const float mx = prismaquant::detail::bit_cast<float>(tr[t].max);
+    ts.amax = -mn > mx ? -mn : mx;
+    ts.source = d.w.type == cost::weight_dtype::bf16  ? dtype::BF16
+                : d.w.type == cost::weight_dtype::f16 ? dtype::F16
+                                                      : dtype::F32;
+    if (jobs[t].stats) ts = *jobs[t].stats;
+    Fmts::for_each([&](auto ic) {
+      constexpr std::size_t I = decltype(ic)::value;
+      using F = typename Fmts::template at<I>;
+      cost::get<I>(d.ctx.tp) = F::prepare(ts);
+      d.ctx.identity[I] = cost::round_trip_is_identity<F>(d.w);
+    });
+  }
+  detail::check(cudaMemcpyAsync(dtab, host.data(), sizeof(dt) * T, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+  detail::cost_kernel<Fmts, Req><<<grid, threads, 0, stream>>>(dtab, static_cast<int>(T), total_rows);
+  detail::check(cudaGetLastError(), "cost_kernel launch");
+  constexpr int red_threads = 256;
+  detail::reduce_rows<Fmts, Req, red_threads><<<static_cast<unsigned>(T * NF), red_threads, 0, stream>>>(dtab, red);
+  detail::check(cudaGetLastError(), "reduce_rows launch");
+  std::vector<double> h_red(T * NF * 3);
+  detail::check(cudaMemcpyAsync(h_red.data(), red, sizeof(double) * h_red.size(), cudaMemcpyDeviceToHost, stream),
+                "cudaMemcpy");
+  std::vector<double> h_rows(Req::row_sse ? static_cast<std::size_t>(n_rowvals) : 0);
+  if (Req::row_sse)
+    detail::check(cudaMemcpyAsync(h_rows.data(), row_sse, sizeof(double) * h_rows.size(), cudaMemcpyDeviceToHost, stream),
+                  "cudaMemcpy");
+  detail::check(cudaStreamSynchronize(stream), "cost pass");
+
+  std::vector<cost::tensor_cost> out(T);
+  std::size_t ro = 0;
+  for (std::size_t t = 0; t < T; ++t) {
+    out[t].name = jobs[t].name;
+    out[t].formats.resize(NF);
+    const std::size_t nr = static_cast<std::size_t>(host[t].w.rows);
+    Fmts::for_each([&](auto ic) {
+      constexpr std::size_t I = decltype(ic)::value;
+      cost::format_cost& f = out[t].formats[I];
+      f.format = Fmts::template at<I>::name;
+      f.elements = host[t].w.size();
+      const double* v = &h_red[(t * NF + I) * 3];
+      if constexpr (Req::sse) f.sse = v[0];
+      if constexpr (Req::act_sse) f.act_sse = v[1];
+      if constexpr (Req::max_abs) f.max_abs = static_cast<float>(v[2]);
+      if constexpr (Req::row_sse) f.row_sse.assign(h_rows.begin() + ro + I * nr, h_rows.begin() + ro + (I + 1) * nr);
+    });
+    ro += NF * nr;
+  }
+  return out;
+}
+
+}  // namespace prismaquant::kernels

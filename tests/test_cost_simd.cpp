@@ -1,0 +1,151 @@
+// The host SIMD round trips (cost/simd.hpp) against the formats' own scalar round trip
+// (formats::round_trip<F>): bit-exact on random, tie, tiny, huge and edge values, for every
+// built-in format and every MX scale-rule variant.
+#include <prismaquant/cost/simd.hpp>
+#include <prismaquant/formats/list.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <tuple>
+#include <vector>
+
+namespace pq = prismaquant;
+namespace fm = prismaquant::formats;
+
+template <class L> struct as_tuple;
+template <class... F> struct as_tuple<fm::format_list<F...>> { using type = std::tuple<F...>; };
+using all_tuple = as_tuple<fm::all_formats>::type;
+using variants_tuple = as_tuple<fm::mx_rule_variants>::type;
+
+static std::uint32_t bits_of(float f) { std::uint32_t u; std::memcpy(&u, &f, 4); return u; }
+static float from_bits(std::uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+// Values that probe the rounding: random magnitudes over the whole float32 range, values on
+// and next to every grid tie of the scaled element, zeros of both signs, subnormals.
+template <class F>
+static void check_format() {
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> expo(-40, 40);
+  std::uniform_int_distribution<std::uint32_t> anybits(0, 0xFFFFFFFFu);
+  const fm::tensor_stats ts_list[] = {{1.0f, pq::dtype::BF16, 0.0f}, {3.7e-3f, pq::dtype::F32, 0.0f},
+                                      {1e30f, pq::dtype::F32, 0.0f}, {0.0f, pq::dtype::F16, 0.0f}};
+  std::int64_t mismatches = 0, checked = 0;
+  for (const auto& ts : ts_list) {
+    const auto tp = F::prepare(ts);
+    for (int blk = 0; blk < 400; ++blk) {
+      // a block range: random scale, sometimes zero, sometimes one-sided
+      const float scale = std::ldexp(1.0f, expo(rng)) * (0.5f + std::fabs(uni(rng)));
+      fm::block_range r;
+      const int kind = blk % 5;
+      if (kind == 0) r = {0.0f, 0.0f};
+      else if (kind == 1) r = {-scale, 0.0f};
+      else if (kind == 2) r = {0.0f, scale};
+      else r = {-scale * std::fabs(uni(rng)), scale * std::fabs(uni(rng))};
+      const auto bp = F::block_scale(tp, r);
+      std::vector<float> xs;
+      for (int k = 0; k < 64; ++k) xs.push_back(uni(rng) * scale);
+      for (int k = 0; k < 16; ++k) xs.push_back(uni(rng) * scale * 1e3f);     // saturating
+      for (int k = 0; k < 16; ++k) xs.push_back(uni(rng) * scale * 1e-6f);    // underflow
+      // the switching points between neighbouring outputs (found by bisection): the last
+      // input that rounds down, the first that rounds up, and the midpoint of the outputs
+      for (int k = 0; k < 24; ++k) {
+        const float a = fm::round_trip<F>(bp, uni(rng) * scale);
+        float lo = a, hi = a, d = std::fabs(a) * 1e-7f + 1e-30f;
+        for (int it = 0; it < 300 && fm::round_trip<F>(bp, hi) == a; ++it, d *= 2.0f) hi = a + d;
+        if (!(fm::round_trip<F>(bp, hi) != a) || !std::isfinite(hi)) continue;
+        while (std::nextafter(lo, hi) != hi) {
+          const float mid = lo + (hi - lo) * 0.5f;
+          if (mid == lo || mid == hi) break;
+          (fm::round_trip<F>(bp, mid) == a ? lo : hi) = mid;
+        }
+        xs.push_back(lo);
+        xs.push_back(hi);
+        xs.push_back(0.5f * (a + fm::round_trip<F>(bp, hi)));
+        xs.push_back(-lo);
+        xs.push_back(-hi);
+      }
+      for (int k = 0; k < 16; ++k) {  // arbitrary finite bit patterns
+        float f = from_bits(anybits(rng));
+        if (!std::isfinite(f)) f = 0.0f;
+        xs.push_back(f);
+      }
+      xs.push_back(0.0f); xs.push_back(-0.0f); xs.push_back(from_bits(1)); xs.push_back(-from_bits(0x007FFFFF));
+      xs.push_back(3.4028235e38f); xs.push_back(-3.4028235e38f);
+      while (xs.size() % pq::cost::simd::width) xs.push_back(0.0f);
+      for (std::size_t i = 0; i < xs.size(); i += pq::cost::simd::width) {
+        const auto y = pq::cost::simd::simd_round_trip<F>::apply(bp, pq::cost::simd::vf::load_unaligned(&xs[i]));
+        alignas(64) float out[pq::cost::simd::width];
+        y.store_aligned(out);
+        for (int k = 0; k < pq::cost::simd::width; ++k) {
+          const float ref = fm::round_trip<F>(bp, xs[i + k]);
+          ++checked;
+          // equal values (+0 == -0 allowed only when both are zeros; the error is the same)
+          if (!(out[k] == ref) && !(std::isnan(out[k]) && std::isnan(ref))) {
+            if (mismatches < 5)
+              WARN(F::name << ": x=" << xs[i + k] << " (0x" << std::hex << bits_of(xs[i + k]) << std::dec
+                           << ") simd=" << out[k] << " ref=" << ref);
+            ++mismatches;
+          }
+        }
+      }
+    }
+  }
+  INFO(F::name << " vectorised=" << pq::cost::simd::simd_round_trip<F>::vectorised << " checked " << checked);
+  CHECK(checked > 10000);
+  CHECK(mismatches == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("SIMD round trip equals the scalar format math", "[cost][simd]", all_tuple) {
+  STATIC_REQUIRE(pq::cost::simd::simd_round_trip<TestType>::vectorised);
+  check_format<TestType>();
+}
+
+TEMPLATE_LIST_TEST_CASE("SIMD round trip equals the scalar format math (MX rule variants)", "[cost][simd]",
+                        variants_tuple) {
+  check_format<TestType>();
+}
+
+TEMPLATE_LIST_TEST_CASE("SIMD block params equal the scalar block_scale", "[cost][simd]", all_tuple) {
+  using F = TestType;
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> uni(0.0f, 1.0f);
+  std::uniform_int_distribution<int> expo(-60, 30);
+  const pq::dtype sources[] = {pq::dtype::BF16, pq::dtype::F16, pq::dtype::F32};
+  std::int64_t bad = 0, n = 0;
+  for (auto src : sources)
+    for (float tamax : {1.0f, 0.02f, 7e-5f, 3000.0f}) {
+      const auto tp = F::prepare(fm::tensor_stats{tamax, src, 0.0f});
+      std::vector<float> lo, hi;
+      for (int b = 0; b < 203; ++b) {
+        const float m = tamax * std::ldexp(uni(rng), b % 7 == 0 ? expo(rng) : 0);
+        const int kind = b % 6;
+        lo.push_back(kind == 0 ? 0.0f : kind == 1 ? -m : -m * uni(rng));
+        hi.push_back(kind == 0 ? 0.0f : kind == 2 ? m : m * uni(rng));
+        if (kind == 3) lo.back() = 0.0f;
+        if (b % 11 == 5) { lo.back() = -0x1p-140f; hi.back() = 0x1p-133f; }  // float32 subnormals
+      }
+      std::vector<typename F::block_params> out(lo.size());
+      pq::cost::simd::simd_block_params<F>::compute(tp, lo.data(), hi.data(), static_cast<std::int64_t>(lo.size()), out.data());
+      for (std::size_t b = 0; b < lo.size(); ++b) {
+        const auto ref = F::block_scale(tp, fm::block_range{lo[b], hi[b]});
+        ++n;
+        bool same = true;  // every field the seed formats' block params have
+        const auto& got = out[b];
+        if constexpr (requires { ref.eff; }) same = same && bits_of(ref.eff) == bits_of(got.eff);
+        if constexpr (requires { ref.scale; }) same = same && bits_of(ref.scale) == bits_of(got.scale);
+        if constexpr (requires { ref.zp; }) same = same && bits_of(ref.zp) == bits_of(got.zp);
+        if constexpr (requires { ref.scale_code; }) same = same && ref.scale_code == got.scale_code;
+        if (!same) {
+          if (bad < 3) WARN(F::name << " block [" << lo[b] << ", " << hi[b] << "]");
+          ++bad;
+        }
+      }
+    }
+  INFO(F::name << " vectorised=" << pq::cost::simd::simd_block_params<F>::vectorised);
+  CHECK(n > 2000);
+  CHECK(bad == 0);
+}
