@@ -154,8 +154,14 @@ __global__ void cost_kernel(const dtensor<Fmts>* tensors, int n_tensors, std::in
        c0 += 32 * cost::chunk_elems) {
     const int n = static_cast<int>(cols - c0 < cost::chunk_elems ? cols - c0 : cost::chunk_elems);
     float x[cost::chunk_elems];
-    T.w.load_chunk(r, c0, n, x);
-    cost::process_chunk_scalar<Fmts, Req>(x, n, Req::act_sse ? T.act + c0 : nullptr, r, c0, T.ctx, acc);
+    if (n == cost::chunk_elems) {  // constant trip counts: x stays in registers
+      T.w.load_chunk(r, c0, cost::chunk_elems, x);
+      cost::process_chunk_scalar<Fmts, Req, true>(x, cost::chunk_elems, Req::act_sse ? T.act + c0 : nullptr, r, c0,
+                                                  T.ctx, acc);
+    } else {
+      T.w.load_chunk(r, c0, n, x);
+      cost::process_chunk_scalar<Fmts, Req>(x, n, Req::act_sse ? T.act + c0 : nullptr, r, c0, T.ctx, acc);
+    }
   }
   // warp tree reduction (fixed order -> deterministic)
 #pragma unroll

@@ -47,7 +47,10 @@ std::vector<cost::row_accum<Fmts::size>> emulate_kernel(const fm::weight_view& v
         const int n = static_cast<int>(std::min<std::int64_t>(cost::chunk_elems, w.cols - c0));
         float x[cost::chunk_elems];
         w.load_chunk(r, c0, n, x);
-        cost::process_chunk_scalar<Fmts, cost::all_stats>(x, n, act + c0, r, c0, ctx, lane[l]);
+        if (n == cost::chunk_elems)
+          cost::process_chunk_scalar<Fmts, cost::all_stats, true>(x, n, act + c0, r, c0, ctx, lane[l]);
+        else
+          cost::process_chunk_scalar<Fmts, cost::all_stats>(x, n, act + c0, r, c0, ctx, lane[l]);
       }
     for (int o = 16; o > 0; o >>= 1)  // __shfl_down_sync tree
       for (int l = 0; l < o; ++l)

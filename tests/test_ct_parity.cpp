@@ -320,7 +320,10 @@ TEST_CASE("prismaquant quantize writes compressed-tensors' tensors", "[ct][parit
         if (scheme == "NVFP4A16")
           for (const auto& g : entry.at("fused_groups")) {
             std::string list;
-            for (const auto& n : g) list += (list.empty() ? "" : ",") + n.get<std::string>();
+            for (const auto& n : g) {
+              if (!list.empty()) list += ',';
+              list += n.get<std::string>();
+            }
             cmd += " --group " + list;
           }
         cmd += " > " + (tmp / "log.txt").string() + " 2>&1";

@@ -295,8 +295,11 @@ TEST_CASE("fused siblings share one NVFP4 global scale", "[formats][nvfp4]") {
   CHECK(g.amax == std::max(fm::measure(va).amax, fm::measure(vb).amax));
   CHECK(g.amax == 3.0f);
   const auto ea = fm::encode<fm::nvfp4>(va, g), eb = fm::encode<fm::nvfp4>(vb, g);
-  CHECK(ea.at("weight_global_scale").get<float>(0) == 2688.0f / 3.0f);
+  CHECK(ea.at("weight_global_scale").get<float>(0) == (1.0f / 3.0f) * 2688.0f  /* CT: reciprocal, then multiply */);
   CHECK(ea.at("weight_global_scale").bytes == eb.at("weight_global_scale").bytes);
+  const auto both = fm::encode_group<fm::nvfp4>({va, vb});
+  CHECK(both[0] == ea);
+  CHECK(both[1] == eb);
   // alone, w1 would get its own, larger global scale
   CHECK(fm::encode<fm::nvfp4>(va).at("weight_global_scale").get<float>(0) > 2688.0f / 3.0f);
 }

@@ -372,6 +372,9 @@ TEST_CASE("checkpoint writer: misuse errors, and an abandoned writer leaves noth
     w.add({"a", pq::dtype::U8, {16}}, std::span(b).first(16));
     w.add({"b", pq::dtype::U8, {16}}, std::span(b).first(16));  // second shard
     CHECK_THROWS_WITH(w.add({"a", pq::dtype::U8, {16}}, std::span(b).first(16)), Catch::Contains("duplicate tensor \"a\""));
+    // a rejected spec does not reserve its name
+    CHECK_THROWS_WITH(w.add({"d", pq::dtype::F4, {3}}, std::span(b).first(2)), Catch::Contains("not a whole number of bytes"));
+    w.add({"d", pq::dtype::F4, {4}}, std::span(b).first(2));
     CHECK_THROWS_WITH(w.add({"c", pq::dtype::U8, {16}}, std::span(b).first(8)), Catch::Contains("8 bytes written, 16 expected"));
   }  // destroyed without finish()
   CHECK(fs::is_empty(d / "ck"));

@@ -16,6 +16,13 @@ namespace pqs = prismaquant::solvers;
 
 namespace {
 
+// (appending avoids GCC 12's false -Wrestrict on `label("L", i)`)
+std::string label(const char* prefix, int i) {
+  std::string s(prefix);
+  s += std::to_string(i);
+  return s;
+}
+
 struct gen_params {
   int max_items = 7;
   int max_cands = 5;
@@ -30,7 +37,7 @@ pqs::problem random_problem(std::mt19937_64& rng, const gen_params& g) {
   const int n = ni(rng);
   for (int i = 0; i < n; ++i) {
     pqs::item it;
-    it.name = "L" + std::to_string(i);
+    it.name = label("L", i);
     // realistic bits/param (<= ~40), so the reference DP's bin count stays small
     it.n_params = g.small_bytes ? std::uniform_int_distribution<std::int64_t>(4, 40)(rng)
                                 : std::uniform_int_distribution<std::int64_t>(1'000'000'000, 10'000'000'000)(rng);
@@ -40,7 +47,7 @@ pqs::problem random_problem(std::mt19937_64& rng, const gen_params& g) {
       if (c > 0 && rng() % 5 == 0) {
         cand = it.candidates[rng() % it.candidates.size()];  // duplicate candidate
       } else {
-        cand.fmt = "F" + std::to_string(c);
+        cand.fmt = label("F", c);
         cand.memory_bytes = g.small_bytes ? std::int64_t(rng() % 12)
                                           : std::uniform_int_distribution<std::int64_t>(1000, 5'000'000'000)(rng);
         if (g.coarse_dloss) cand.dloss = double(rng() % 6) * 0.25;
@@ -160,7 +167,7 @@ TEST_CASE("exact: many items, few distinct sizes (the per-Linear structure), vs 
     for (int i = 0; i < n; ++i) {
       const std::int64_t np = (rng() % 2) ? 4718592 : 3145728;
       const double h = std::exp(std::uniform_real_distribution<double>(-8, 4)(rng));
-      p.items.push_back({"L" + std::to_string(i), np,
+      p.items.push_back({label("L", i), np,
                          {{"NVFP4", np / 2 + np / 16, h * 1e-2, {}}, {"MXFP8", np + np / 32, h * 4e-5, {}}, {"BF16", 2 * np, 0.0, {}}}});
     }
     const auto f = pqs::flatten(p);
@@ -278,7 +285,7 @@ TEST_CASE("invalid problems are rejected with the item named") {
 
 TEST_CASE("brute force refuses large problems") {
   pqs::problem p;
-  for (int i = 0; i < 23; ++i) p.items.push_back({"L" + std::to_string(i), 1, {{"a", 1, 1.0, {}}, {"b", 2, 0.5, {}}}});
+  for (int i = 0; i < 23; ++i) p.items.push_back({label("L", i), 1, {{"a", 1, 1.0, {}}, {"b", 2, 0.5, {}}}});
   REQUIRE_THROWS_WITH(pqs::solve<pqs::brute_force>(p, 100), Catch::Contains("more than 4194304 combinations"));
 }
 
@@ -331,5 +338,15 @@ TEST_CASE("reference_dp reproduces the reference's bins: half-to-even rounding, 
     REQUIRE(s.choice == std::vector<int>{1, 0});
     REQUIRE(s.dloss == 1.5);
     REQUIRE(pqs::solve<pqs::exact>(p, 19).dloss == 1.0);  // b's upgrade alone: the optimum
+  }
+}
+
+TEST_CASE("an empty problem is solved by every solver") {
+  pqs::problem p;
+  for (auto name : pqs::solver_names()) {
+    auto s = pqs::solve_by_name(name, p, 0);
+    REQUIRE(s.choice.empty());
+    REQUIRE(s.total_bytes == 0);
+    REQUIRE(s.dloss == 0.0);
   }
 }

@@ -6,3 +6,9 @@
 #include <prismaquant/core/codecs.hpp>
 #include <prismaquant/formats/all.hpp>
 #include <prismaquant/cost/reference.hpp>
+#include <prismaquant/stats/stats_file.hpp>
+#include <prismaquant/stats/costs_file.hpp>
+#include <prismaquant/proxies/registry.hpp>
+#include <prismaquant/proxies/calibrated_gain.hpp>
+#include <prismaquant/saliency/domains.hpp>
+#include <prismaquant/allocate/outputs.hpp>

@@ -157,6 +157,7 @@ def main():
         name = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
         tmp = out / (name + ".tmp")
         save_file(sh, str(tmp), metadata={"format": "pt"})
+        os.chmod(tmp, 0o644)  # safetensors writes 0600
         os.replace(tmp, out / name)
         weight_map.update({k: name for k in sh})
     write_atomic_json(out / "model.safetensors.index.json",

@@ -155,8 +155,8 @@ def math_docs(seed: int, n_docs: int):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--pylib", default=os.path.dirname(os.__file__) if False else
-                    "/root/.pyenv/versions/3.11.7/lib/python3.11")
+    ap.add_argument("--pylib", default="/root/.pyenv/versions/3.11.7/lib/python3.11",
+                    help="standard-library folder whose top-level *.py files are the code domain")
     ap.add_argument("--max-prose-file", type=int, default=96 * 1024,
                     help="bytes kept per prose file (stops one manual from dominating)")
     ap.add_argument("--math-docs", type=int, default=6000, help="train worksheets")

@@ -106,7 +106,9 @@ int check_type(const char* name, const std::vector<float>& x, float* dx, unsigne
       if (bad++ < 5)
         std::fprintf(stderr, "%s x=%a: device sat 0x%x nonsat 0x%x, host 0x%x 0x%x\n", name, x[i], sat[i], ns[i], hs, hn);
     }
-    if (nv[i] != 0xFFFFu) {
+    // NaN input is left out here: PTX leaves some cvt NaN results to the hardware; the
+    // host test pins our NaN codes to NVIDIA's host conversions.
+    if (nv[i] != 0xFFFFu && x[i] == x[i]) {
       ++nv_n;
       if (nv[i] != sat[i] && bad_nv++ < 5)
         std::fprintf(stderr, "%s x=%a: device from_float 0x%x, NVIDIA on device 0x%x\n", name, x[i], sat[i], nv[i]);
@@ -118,7 +120,7 @@ int check_type(const char* name, const std::vector<float>& x, float* dx, unsigne
       if (bad++ < 10) std::fprintf(stderr, "%s code 0x%x: device %a host %a\n", name, c, dec[c], h);
     }
   }
-  std::printf("%-9s %zu inputs + %u codes device vs host: %zu mismatches; %zu inputs vs NVIDIA on device: %zu mismatches\n",
+  std::printf("%-9s %zu inputs + %u codes device vs host: %zu mismatches; %zu non-NaN inputs vs NVIDIA on device: %zu mismatches\n",
               name, n, codes, bad, nv_n, bad_nv);
   return bad + bad_nv ? 1 : 0;
 }

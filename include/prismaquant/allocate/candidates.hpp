@@ -158,18 +158,15 @@ class candidate_builder {
         const auto emit = [&](int expert_lo, int expert_hi, const std::string& name) {
           solvers::item it;
           it.name = name;
-          for (int e = expert_lo; e < expert_hi; ++e)
-            for (auto& pj : grp.projections) it.n_params += stats_.linears.at(expert_name(r, e, pj)).n_params();
-          for (auto& fmt : grp.formats) {
+          for (int e = expert_lo; e < expert_hi; ++e) it.n_params += grp.params[static_cast<std::size_t>(e)];
+          for (std::size_t f = 0; f < grp.formats.size(); ++f) {
             solvers::candidate c;
-            c.fmt = fmt;
+            c.fmt = grp.formats[f];
+            const auto& per = grp.per_expert[f];
             for (int e = expert_lo; e < expert_hi; ++e) {
               if (is_dropped[static_cast<std::size_t>(e)]) continue;
-              for (auto& pj : grp.projections) {
-                const auto& lc = table_.at(expert_name(r, e, pj)).at(fmt);
-                c.memory_bytes += lc.bytes;
-                c.dloss += lc.dloss;
-              }
+              c.memory_bytes += per[static_cast<std::size_t>(e)].bytes;
+              c.dloss += per[static_cast<std::size_t>(e)].dloss;
             }
             if (first) c.dloss += prune_cost;
             c.pruned_expert_ids = dropped;
@@ -211,6 +208,8 @@ class candidate_builder {
   struct moe_group {
     std::vector<std::string> projections;
     std::vector<std::string> formats;
+    std::vector<std::vector<linear_choice>> per_expert;  // [format][expert]: summed over projections
+    std::vector<std::int64_t> params;                    // [expert]: summed over projections
   };
 
   void price_linears() {
@@ -263,7 +262,6 @@ class candidate_builder {
 
   void group_items() {
     std::set<std::string> taken;
-    for (auto& [rn, r] : stats_.routers) (void)rn;
     // MoE layers first (so their experts are not single items).
     for (auto& layer : profile_.moe_layers) {
       auto rit = stats_.routers.find(layer.router);
@@ -281,7 +279,21 @@ class candidate_builder {
             if (!taken.insert(m).second) throw error("profile", "Linear \"" + m + "\" is in two groups");
             members.push_back(m);
           }
-        gs.push_back(moe_group{pg, common_formats(members, "router \"" + r.name + "\" projections")});
+        moe_group g{pg, common_formats(members, "router \"" + r.name + "\" projections"), {}, {}};
+        g.params.assign(static_cast<std::size_t>(r.num_experts), 0);
+        g.per_expert.assign(g.formats.size(), std::vector<linear_choice>(static_cast<std::size_t>(r.num_experts)));
+        for (int e = 0; e < r.num_experts; ++e)
+          for (auto& pj : pg) {
+            const std::string m = expert_name(r, e, pj);
+            g.params[static_cast<std::size_t>(e)] += stats_.linears.at(m).n_params();
+            const auto& row = table_.at(m);
+            for (std::size_t f = 0; f < g.formats.size(); ++f) {
+              auto& pe = g.per_expert[f][static_cast<std::size_t>(e)];
+              pe.bytes += row.at(g.formats[f]).bytes;
+              pe.dloss += row.at(g.formats[f]).dloss;
+            }
+          }
+        gs.push_back(std::move(g));
       }
     }
     for (auto& fg : profile_.fused_groups) {

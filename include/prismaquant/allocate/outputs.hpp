@@ -97,7 +97,7 @@ inline std::string pareto_csv(const std::vector<allocation_result>& rows, const 
     if (!r.feasible) {
       o << ",,,,,";
       for (std::size_t i = 0; i < 2 * fmts.size(); ++i) o << ",";
-      o << ",\n";
+      o << ",,\n";  // lower_bound, gap
       continue;
     }
     o << "," << num(r.sol.achieved_bits) << "," << num(r.sol.dloss) << "," << num(r.ratio) << "," << r.n_layers_pruned << ","

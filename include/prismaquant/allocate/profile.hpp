@@ -44,17 +44,27 @@ struct auto_profile_options {
 // (w1/w3 or gate_proj/up_proj fused, the down projection alone).
 inline model_profile auto_profile(const stats::model_stats& s, const auto_profile_options& o = {}) {
   model_profile p;
-  std::set<std::string> expert_prefixes;
-  for (auto& [rn, r] : s.routers) expert_prefixes.insert(r.experts_prefix + ".");
-  auto is_expert = [&](const std::string& n) {
-    for (auto& pre : expert_prefixes)
-      if (n.rfind(pre, 0) == 0) return true;
-    return false;
-  };
+  // One pass over the names: "<experts_prefix>.<id>.<proj>" belongs to that router.
+  std::map<std::string, std::string> router_of_prefix;
+  for (auto& [rn, r] : s.routers) router_of_prefix[r.experts_prefix] = rn;
+  std::map<std::string, std::set<std::string>> projs_of;  // router -> projections present
+  std::set<std::string> experts;
+  for (auto& [n, l] : s.linears) {
+    const auto d2 = n.rfind('.');
+    if (d2 == std::string::npos || d2 == 0) continue;
+    const auto d1 = n.rfind('.', d2 - 1);
+    if (d1 == std::string::npos) continue;
+    const std::string id = n.substr(d1 + 1, d2 - d1 - 1);
+    if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto it = router_of_prefix.find(n.substr(0, d1));
+    if (it == router_of_prefix.end()) continue;
+    projs_of[it->second].insert(n.substr(d2 + 1));
+    experts.insert(n);
+  }
   for (auto& sib : o.sibling_suffixes) {
     std::map<std::string, std::vector<std::string>> by_parent;
     for (auto& [n, l] : s.linears) {
-      if (is_expert(n)) continue;
+      if (experts.count(n)) continue;
       const auto dot = n.rfind('.');
       if (dot == std::string::npos) continue;
       const std::string leaf = n.substr(dot + 1);
@@ -64,14 +74,7 @@ inline model_profile auto_profile(const stats::model_stats& s, const auto_profil
       if (members.size() > 1) p.fused_groups.push_back(members);
   }
   for (auto& [rn, r] : s.routers) {
-    std::set<std::string> projs;  // <experts_prefix>.<id>.<proj>, over every expert present
-    const std::string pre = r.experts_prefix + ".";
-    for (auto& [n, l] : s.linears) {
-      if (n.rfind(pre, 0) != 0) continue;
-      const auto dot = n.find('.', pre.size());
-      if (dot == std::string::npos) continue;
-      projs.insert(n.substr(dot + 1));
-    }
+    const auto& projs = projs_of[rn];
     moe_layer_profile m;
     m.router = rn;
     m.projection_groups.clear();

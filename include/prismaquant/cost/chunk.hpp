@@ -77,9 +77,12 @@ PQ_HD inline const formats::block_range& prepass_block(const tensor_ctx<Fmts>& c
 
 // Scalar chunk: x[0..n), n <= chunk_elems, columns c0..c0+n of row r; act may be null
 // (then act_sse is not accumulated even if requested — the caller validated that).
-template <class Fmts, class Req>
-PQ_HD inline void process_chunk_scalar(const float* x, int n, const float* act, std::int64_t r, std::int64_t c0,
+// Full = true: n is chunk_elems (the compiler then unrolls everything and a CUDA thread keeps
+// x in registers).
+template <class Fmts, class Req, bool Full = false>
+PQ_HD inline void process_chunk_scalar(const float* x, int n_dyn, const float* act, std::int64_t r, std::int64_t c0,
                                        const tensor_ctx<Fmts>& ctx, row_accum<Fmts::size>& acc) {
+  const int n = Full ? chunk_elems : n_dyn;
   // Local ranges for 16- and 32-wide blocks (c0 is a multiple of 32, so blocks align).
   formats::block_range r16[2] = {}, r32 = {};
   if constexpr (Fmts::any_local16 || Fmts::any_local32) {

@@ -286,7 +286,7 @@ tensor_cost evaluate_one(const job& jb, thread_pool& pool, const options& opt) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const float* x = load_row(w, r, buf.data());
       simd::row_accum_simd<NF> acc;
-      simd::prepare_row<Fmts>(x, full, ctx, scratch);
+      simd::prepare_row<Fmts>(x, full, r, ctx, scratch);
       for (std::int64_t k = 0; k < full / chunk_elems; ++k)
         simd::process_chunk_simd<Fmts, Req>(x, jb.act, r, k, ctx, scratch, acc);
       const std::int64_t c = full;

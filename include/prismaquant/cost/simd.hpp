@@ -32,20 +32,38 @@ inline vf as_f(vu x) noexcept { return xsimd::bitwise_cast<vf>(x); }
 inline vf vabs(vf x) noexcept { return as_f(as_u(x) & vu(0x7FFFFFFFu)); }
 
 // a >= 0 finite (already clamped to the type's max finite): RNE onto the grid of a minifloat
-// with M mantissa bits and smallest normal 2^EMIN. Normal range: round the float32
-// significand to M bits in the integer domain (a carry moves into the exponent, which is
-// exactly right). Subnormal range: adding 2^(EMIN-M+23) makes the FPU round to multiples of
-// 2^(EMIN-M), ties to even; subtracting it back is exact.
-template <int M, int EMIN>
+// with M mantissa bits and smallest normal 2^EMIN. With e the exponent of max(a, 2^EMIN), the
+// grid spacing is 2^(e-M); adding m = 2^(e+23-M) (whose float32 ulp is exactly that spacing,
+// and a < 2^(e+1) <= m keeps the sum in [m, 2m]) makes the FPU round a to the grid, ties to
+// even; subtracting m back is exact. 5 operations, no select (the subnormal range is the
+// e = EMIN case). Needs EMAX + 23 - M <= 127 (m must be a finite float32): true for the 4-,
+// 6- and 8-bit types and fp16; bf16 (EMAX 127) takes the integer form: round the float32
+// significand to M bits (a carry moves into the exponent, which is exactly right), with the
+// same magic-number add for the subnormal range.
+template <int M, int EMIN, int EMAX>
 inline vf round_grid(vf a) noexcept {
-  constexpr int sh = 23 - M;
-  static_assert(sh >= 1, "round_grid: M must be < 23");
-  const vu b = as_u(a);
-  const vu lsb = (b >> sh) & vu(1u);
-  const vu rn = (b + vu((1u << (sh - 1)) - 1u) + lsb) & vu(~((1u << sh) - 1u));
-  const vf magic(prismaquant::detail::pow2f(EMIN - M + 23));
-  const vf rs = (a + magic) - magic;
-  return xsimd::select(a < vf(prismaquant::detail::pow2f(EMIN)), rs, as_f(rn));
+  static_assert(23 - M >= 1, "round_grid: M must be < 23");
+  if constexpr (EMAX + 23 - M <= 127) {
+    const vu e = as_u(xsimd::max(a, vf(prismaquant::detail::pow2f(EMIN)))) & vu(0x7F800000u);
+    const vf m = as_f(e + vu(static_cast<std::uint32_t>(23 - M) << 23));
+    return (a + m) - m;
+  } else {
+    constexpr int sh = 23 - M;
+    const vu b = as_u(a);
+    const vu lsb = (b >> sh) & vu(1u);
+    const vu rn = (b + vu((1u << (sh - 1)) - 1u) + lsb) & vu(~((1u << sh) - 1u));
+    const vf magic(prismaquant::detail::pow2f(EMIN - M + 23));
+    const vf rs = (a + magic) - magic;
+    return xsimd::select(a < vf(prismaquant::detail::pow2f(EMIN)), rs, as_f(rn));
+  }
+}
+
+// floor(log2(x)) of a positive finite float, at compile time.
+constexpr int floor_log2_c(float x) {
+  int e = 0;
+  while (x >= 2.0f) { x *= 0.5f; ++e; }
+  while (x < 1.0f) { x *= 2.0f; --e; }
+  return e;
 }
 
 // Elem::from_float(y).to_float() for finite y (saturating RNE), as a batch.
@@ -54,7 +72,7 @@ inline vf minifloat_round(vf y) noexcept {
   using T = typename Elem::traits;
   const vu sign = as_u(y) & vu(0x80000000u);
   const vf a = xsimd::min(vabs(y), vf(Elem::max_finite()));  // min(inf, max) = max: saturates
-  return as_f(as_u(round_grid<T::mant_bits, T::emin>(a)) | sign);
+  return as_f(as_u(round_grid<T::mant_bits, T::emin, floor_log2_c(Elem::max_finite())>(a)) | sign);
 }
 
 // formats::detail::round_through(t, y) for finite y: RNE to bf16 / f16 (their overflow to inf
@@ -139,6 +157,14 @@ struct simd_round_trip<formats::bf16_passthrough> {
   }
 };
 
+// e4m3 code of v, an e4m3 value > 0: normal -> exponent/mantissa bits rebiased; subnormal
+// (< 2^-6) -> v * 2^9, an integer 1..7.
+inline vu e4m3_code(vf v) noexcept {
+  const vu normal = (as_u(v) >> 20) - vu(120u << 3);
+  const vu sub = as_u(v * vf(512.0f) + vf(8388608.0f)) & vu(0x7FFFFFu);
+  return as_u(xsimd::select(v < vf(0x1p-6f), as_f(sub), as_f(normal)));
+}
+
 // ---- block params for many blocks at once -------------------------------------------------
 // simd_block_params<F>::compute(tp, lo, hi, n, out): out[b] = F::block_scale(tp, {lo[b], hi[b]})
 // for b < n. The primary template calls the format's scalar code per block; a specialisation
@@ -173,11 +199,7 @@ struct simd_block_params<formats::nvfp4_format<W4A4>> {
         else if (o == dtype::F16) a6 = minifloat_round<fp16>(a6);
         vf sf = minifloat_round<fp8_e4m3>(gs * a6);
         sf = xsimd::select(sf == zero, eps, sf);
-        // e4m3 code of sf (an e4m3 value > 0): normal -> exponent/mantissa bits rebiased;
-        // subnormal (< 2^-6) -> sf * 2^9, an integer 1..7
-        const vu normal = (as_u(sf) >> 20) - vu(120u << 3);
-        const vu sub = as_u(sf * vf(512.0f) + vf(8388608.0f)) & vu(0x7FFFFFu);
-        const vu code = as_u(xsimd::select(sf < vf(0x1p-6f), as_f(sub), as_f(normal)));
+        const vu code = e4m3_code(sf);
         alignas(64) float e[width];
         alignas(64) std::uint32_t c[width];
         (sf / gs).store_aligned(e);
@@ -226,6 +248,57 @@ struct simd_block_params<formats::mx_format<Elem, formats::mx_scale_rule::ocp_fl
         out[b + k].scale = sc[k];
         out[b + k].scale_code = static_cast<std::uint8_t>(cd[k]);
         out[b + k].source = tp.source;
+      }
+    }
+    for (; b < n; ++b) out[b] = F::block_scale(tp, formats::block_range{lo[b], hi[b]});
+  }
+};
+
+// INT-N (formats/intn.hpp): symmetric s = amax / qmax; asymmetric s = (hi - lo) / range and
+// zp = rne(clamp(qmin - lo / s)); the scale rounded to e4m3 (times the global scale) or to
+// bf16, zero -> the scale type's eps; eff = the stored scale (/ gs).
+template <int Bits, std::int64_t Group, bool Sym, formats::int_scale_kind Scale, class Name>
+struct simd_block_params<formats::int_format<Bits, Group, Sym, Scale, Name>> {
+  using F = formats::int_format<Bits, Group, Sym, Scale, Name>;
+  static constexpr bool vectorised = true;
+  static void compute(const typename F::tensor_params& tp, const float* lo, const float* hi, std::int64_t n,
+                      typename F::block_params* out) noexcept {
+    std::int64_t b = 0;
+    const vf zero(0.0f), big(12582912.0f), qmin(static_cast<float>(F::qmin)), qmax(static_cast<float>(F::qmax));
+    for (; b + width <= n; b += width) {
+      const vf mn = xsimd::min(vf::load_unaligned(lo + b), zero), mx = xsimd::max(vf::load_unaligned(hi + b), zero);
+      vf s, zp = zero;
+      if constexpr (Sym) {
+        s = xsimd::select(zero - mn > mx, zero - mn, mx) / qmax;
+      } else {
+        s = (mx - mn) / vf(F::range);
+        vf z = qmin - mn / s;
+        z = xsimd::min(xsimd::max(z, qmin), qmax);
+        zp = xsimd::select(s == zero, zero, (z + big) - big);
+      }
+      vf eff;
+      vu code;
+      if constexpr (F::global) {
+        const vf gs(tp.global_scale);
+        vf v = minifloat_round<fp8_e4m3>(gs * s);
+        v = xsimd::select(v == zero, vf(0.125f), v);
+        code = e4m3_code(v);
+        eff = v / gs;
+      } else {
+        vf v = minifloat_round<bf16>(s);
+        v = xsimd::select(v == zero, vf(0x1p-7f), v);
+        code = as_u(v) >> 16;
+        eff = v;
+      }
+      alignas(64) float e[width], z[width];
+      alignas(64) std::uint32_t c[width];
+      eff.store_aligned(e);
+      zp.store_aligned(z);
+      code.store_aligned(c);
+      for (int k = 0; k < width; ++k) {
+        out[b + k].eff = e[k];
+        out[b + k].zp = z[k];
+        out[b + k].scale_code = static_cast<std::uint16_t>(c[k]);
       }
     }
     for (; b < n; ++b) out[b] = F::block_scale(tp, formats::block_range{lo[b], hi[b]});

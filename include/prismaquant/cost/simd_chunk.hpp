@@ -45,9 +45,15 @@ inline vf opaque(vf v) noexcept {
 }
 
 inline void add_lanes(double* acc, vf v) noexcept {
+#if defined(__AVX__)
+  const __m256 f = v;
+  _mm256_store_pd(acc, _mm256_add_pd(_mm256_load_pd(acc), _mm256_cvtps_pd(_mm256_castps256_ps128(f))));
+  _mm256_store_pd(acc + 4, _mm256_add_pd(_mm256_load_pd(acc + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1))));
+#else
   alignas(64) float t[width];
   v.store_aligned(t);
-  for (int k = 0; k < width; ++k) acc[k] += static_cast<double>(t[k]);  // vectorised: cvtps2pd + addpd
+  for (int k = 0; k < width; ++k) acc[k] += static_cast<double>(t[k]);
+#endif
 }
 
 inline double sum_lanes(const double* acc) noexcept {
@@ -72,14 +78,16 @@ template <class Fmts>
 struct row_scratch;
 template <class... F>
 struct row_scratch<fused_list<F...>> {
-  std::vector<float> lo16, hi16, lo32, hi32;
+  std::vector<float> lo16, hi16, lo32, hi32, lo_pre, hi_pre;
   pack<std::vector<typename F::block_params>...> params;
 };
 
 // Step 1 of a row (full chunks only, cols_full % 32 == 0): the ranges of all local 16/32-blocks,
-// then each local format's params for all its blocks (vectorised where simd_block_params is).
+// then every format's params for all its blocks on this row (local formats from those ranges,
+// pre-pass formats from the pre-pass ranges), vectorised where simd_block_params is.
 template <class Fmts>
-inline void prepare_row(const float* x, std::int64_t cols_full, const tensor_ctx<Fmts>& ctx, row_scratch<Fmts>& s) {
+inline void prepare_row(const float* x, std::int64_t cols_full, std::int64_t r, const tensor_ctx<Fmts>& ctx,
+                        row_scratch<Fmts>& s) {
   if constexpr (Fmts::any_local16 || Fmts::any_local32) {
     const std::int64_t n16 = cols_full / 16;
     s.lo16.resize(static_cast<std::size_t>(n16));
@@ -117,13 +125,27 @@ inline void prepare_row(const float* x, std::int64_t cols_full, const tensor_ctx
       const bool w16 = B::C == 16;
       simd_block_params<F>::compute(get<I>(ctx.tp), w16 ? s.lo16.data() : s.lo32.data(),
                                     w16 ? s.hi16.data() : s.hi32.data(), n, p.data());
+    } else {
+      if (ctx.identity[I] || cols_full == 0) return;
+      const std::int64_t nbc = formats::block_count(B::C, ctx.cols);
+      const std::int64_t bi = B::R == formats::whole ? 0 : r / B::R;
+      const formats::block_range* br = ctx.blocks[I] + bi * nbc;
+      s.lo_pre.resize(static_cast<std::size_t>(nbc));
+      s.hi_pre.resize(static_cast<std::size_t>(nbc));
+      for (std::int64_t b = 0; b < nbc; ++b) {
+        s.lo_pre[static_cast<std::size_t>(b)] = br[b].min;
+        s.hi_pre[static_cast<std::size_t>(b)] = br[b].max;
+      }
+      auto& p = get<I>(s.params);
+      p.resize(static_cast<std::size_t>(nbc));
+      simd_block_params<F>::compute(get<I>(ctx.tp), s.lo_pre.data(), s.hi_pre.data(), nbc, p.data());
     }
   });
 }
 
 // Step 2: chunk k (columns 32k .. 32k+31) for every format.
 template <class Fmts, class Req>
-inline void process_chunk_simd(const float* x, const float* act, std::int64_t r, std::int64_t k,
+inline void process_chunk_simd(const float* x, const float* act, [[maybe_unused]] std::int64_t r, std::int64_t k,
                                const tensor_ctx<Fmts>& ctx, const row_scratch<Fmts>& s, row_accum_simd<Fmts::size>& acc) {
   const std::int64_t c0 = k * chunk_elems;
   vf xv[chunk_vectors];
@@ -150,7 +172,7 @@ inline void process_chunk_simd(const float* x, const float* act, std::int64_t r,
       for (int sb = 0; sb < B::per_chunk; ++sb)
         for (int v = sb * vb; v < (sb + 1) * vb; ++v) element(bp[sb], v);
     } else {
-      const typename F::block_params bp = F::block_scale(get<I>(ctx.tp), prepass_block<F>(ctx, I, r, c0));
+      const typename F::block_params bp = get<I>(s.params)[B::C == formats::whole ? 0 : static_cast<std::size_t>(c0 / B::C)];
       for (int v = 0; v < chunk_vectors; ++v) element(bp, v);
     }
     if constexpr (Req::any_sse) add_lanes(acc.sse[I], sq);

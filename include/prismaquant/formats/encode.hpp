@@ -3,6 +3,7 @@
 //   measure(w) / measure_group({w1, w3, ...})  the tensor pre-pass (amax, source dtype);
 //                                             rejects NaN/Inf with an error naming the tensor
 //   encode<F>(w [, stats])                    the compressed-tensors tensors of w
+//   encode_group<F>({w1, w3})                 fused siblings with one shared global scale
 //   decode<F>(e)                              back to float32 [rows * cols], row-major
 //   for_each_block<F>(w, tp, fn)              visits blocks with their params (used by the
 //                                             scalar reference statistics)
@@ -120,6 +121,21 @@ encoded_weight encode(const weight_view& w) {
     if (auto e = F::pass_through(w)) return std::move(*e);
   }
   return encode<F>(w, measure(w));
+}
+
+// Encode fused siblings (q/k/v; an expert's w1/w3) with one shared set of tensor stats, so
+// they share one NVFP4 global scale (the max amax of the group, as vLLM expects).
+template <class F>
+std::vector<encoded_weight> encode_group(std::span<const weight_view> ws) {
+  const tensor_stats shared = measure_group(ws);
+  std::vector<encoded_weight> out;
+  out.reserve(ws.size());
+  for (const auto& w : ws) out.push_back(encode<F>(w, shared));
+  return out;
+}
+template <class F>
+std::vector<encoded_weight> encode_group(std::initializer_list<weight_view> ws) {
+  return encode_group<F>(std::span<const weight_view>(ws.begin(), ws.size()));
 }
 
 // Decode to float32 [rows * cols] row-major. Checks the tensors against the format's

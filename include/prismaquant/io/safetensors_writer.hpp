@@ -101,7 +101,7 @@ class checkpoint_writer {
     check_open();
     if (in_tensor_) throw error(where_, "begin_tensor(\"" + spec.name + "\") while \"" + cur_.spec.name + "\" is unfinished");
     if (spec.name == "__metadata__") throw error(where_, "\"__metadata__\" cannot be a tensor name");
-    if (!names_.insert(spec.name).second) throw error(where_, "duplicate tensor \"" + spec.name + "\"");
+    if (names_.count(spec.name)) throw error(where_, "duplicate tensor \"" + spec.name + "\"");
     const std::uint64_t n = tensor_bytes(spec.type, spec.shape, where_ + ": tensor \"" + spec.name + "\"");
     if (planned()) {
       if (next_ >= opt_.plan.size()) throw error(where_, "tensor \"" + spec.name + "\" is not in the plan (plan has " + std::to_string(opt_.plan.size()) + " tensors)");
@@ -114,10 +114,11 @@ class checkpoint_writer {
       ++next_;
     } else {
       if (shards_.empty() || (!shards_.back().entries.empty() && shards_.back().bytes + n > opt_.max_shard_bytes)) {
-        if (!shards_.empty()) close_spooled_shard();
+        if (!shards_.empty()) guarded([&] { close_spooled_shard(); });
         open_spooled_shard();
       }
     }
+    names_.insert(spec.name);  // only once the spec is accepted
     shard& sh = shards_.back();
     cur_ = tensor_entry{spec, sh.bytes, sh.bytes + n};
     if (!planned()) sh.entries.push_back(cur_);

@@ -393,7 +393,8 @@ inline solution solve_exact_prepared(const flat_problem& f, const convex_form& c
     }
     small.dfix = d1.value();
     small.cap = budget - b1;
-    auto r = detail::search_core(small, lam, cutoff, o.max_states / 4, deadline);
+    // a heuristic: cheap, so its state budget is small
+    auto r = detail::search_core(small, lam, cutoff, std::min<std::int64_t>(o.max_states / 4, 200000), deadline);
     sol.states += r.states;
     if (r.improved) {
       std::vector<int> cand = apply(r, inc);

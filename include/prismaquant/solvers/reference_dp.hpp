@@ -206,6 +206,11 @@ struct reference_dp {
   static constexpr std::string_view name = "reference_dp";
   solution solve(const flat_problem& f, std::int64_t budget, const solve_options& o) const {
     if (!(o.bit_precision > 0.0)) throw error("reference_dp", "bit_precision must be positive");
+    if (f.items() == 0) {  // nothing to allocate (the reference returns {})
+      solution s;
+      s.status = solve_status::optimal;
+      return s;
+    }
     const detail::reference_tables t(f);
     const double target = bits_of(budget, t.total_params);
     double tightened = target;

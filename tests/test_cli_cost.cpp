@@ -1,0 +1,115 @@
+// `prismaquant cost` end to end on a synthetic MiniMax-M2 checkpoint: the costs file equals the
+// scalar reference (cost/reference.hpp) on the dequantized FP8-block weights, fused siblings
+// share NVFP4's global scale, FP8_SOURCE is exact, and bad input is a clear error.
+#include <prismaquant/cost/reference.hpp>
+#include <prismaquant/formats/all.hpp>
+#include <prismaquant/model/open.hpp>
+#include <prismaquant/model/synthetic.hpp>
+#include <prismaquant/stats/costs_file.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace fs = std::filesystem;
+namespace pq = prismaquant;
+
+namespace {
+
+struct result {
+  int code;
+  std::string out;
+};
+
+result run(const std::string& args) {
+  const std::string cmd = std::string(PQ_BUILD_DIR) + "/prismaquant " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+
+fs::path make_model() {
+  const fs::path d = fs::temp_directory_path() / ("pq_cost_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  pq::model::synthetic_minimax_options o;
+  o.hidden = 256, o.layers = 1, o.heads = 4, o.kv_heads = 2, o.head_dim = 64, o.experts = 4, o.top_k = 2;
+  o.intermediate = 128, o.vocab = 300, o.max_shard_bytes = 200'000;
+  pq::model::write_synthetic_minimax(d, o);
+  return d;
+}
+
+// The dequantized float32 weight of a Linear, as the reference sees it.
+std::vector<float> dequantized(const pq::checkpoint& ck, const std::string& m, std::int64_t rows, std::int64_t cols) {
+  const auto w = ck.tensor(m + ".weight").to_vector<std::uint8_t>();
+  const auto s = ck.tensor(m + ".weight_scale_inv").to_vector<float>();
+  std::vector<float> out(w.size());
+  const std::int64_t sc = (cols + 127) / 128;
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j)
+      out[i * cols + j] = pq::fp8_e4m3::from_bits(w[i * cols + j]).to_float() * s[(i / 128) * sc + j / 128];
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cost: the costs file equals the scalar reference, with shared global scales") {
+  const auto dir = make_model();
+  const auto out = dir / "cost.json";
+  const auto r = run("cost --quiet --model " + dir.string() + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16,INT4_W4A16_g128 --out " +
+                     out.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto costs = pq::stats::read_costs(out);
+  CHECK(costs.linears.size() == 4 + 4 * 3);
+
+  const pq::checkpoint ck(dir);
+  const std::string w1 = "model.layers.0.block_sparse_moe.experts.2.w1", w3 = "model.layers.0.block_sparse_moe.experts.2.w3";
+  const auto a = dequantized(ck, w1, 128, 256), b = dequantized(ck, w3, 128, 256);
+  const pq::formats::weight_view va(a.data(), 128, 256, w1), vb(b.data(), 128, 256, w3);
+  const auto shared = pq::formats::measure_group({va, vb});
+  const auto ref = pq::cost::reference_stats<pq::formats::nvfp4>(va, shared, {});
+  const auto& c = costs.linears.at(w1).formats.at("NVFP4");
+  CHECK(c.n == 128 * 256);
+  CHECK(c.bytes == static_cast<std::int64_t>(pq::formats::nvfp4::storage_bytes(128, 256)));
+  CHECK(c.sse == Approx(ref.sum_sq).epsilon(1e-6));
+  CHECK(c.max_abs_err == Approx(ref.max_abs).epsilon(1e-7));
+  REQUIRE(c.sse_row.size() == 128);
+  for (std::size_t i = 0; i < 128; ++i) CHECK(c.sse_row[i] == Approx(ref.row_sq[i]).epsilon(1e-5).margin(1e-30));
+  // the shared scale matters: with w1's own amax the error differs unless w1 holds the group max
+  const auto own = pq::cost::reference_stats<pq::formats::nvfp4>(va, pq::formats::measure(va), {});
+  if (pq::formats::measure(va).amax != shared.amax) CHECK(own.sum_sq != Approx(c.sse).epsilon(1e-9));
+
+  const auto& src = costs.linears.at(w1).formats.at("FP8_SOURCE");
+  CHECK(src.sse == 0.0);
+  CHECK(src.max_abs_err == 0.0);
+  const auto mx = pq::cost::reference_stats<pq::formats::mxfp8_e4m3>(va, shared, {});
+  CHECK(costs.linears.at(w1).formats.at("MXFP8_E4M3").sse == Approx(mx.sum_sq).epsilon(1e-6));
+  const auto i4 = pq::cost::reference_stats<pq::formats::int4_w4a16_g128>(va, shared, {});
+  CHECK(costs.linears.at(w1).formats.at("INT4_W4A16_g128").sse == Approx(i4.sum_sq).epsilon(1e-6));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cost: bad input is one clear line and a non-zero exit") {
+  const auto dir = make_model();
+  auto expect_error = [&](const std::string& args, const std::string& fragment) {
+    const auto r = run("cost --quiet " + args);
+    INFO(r.out);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Catch::StartsWith("prismaquant: error:") && Catch::Contains(fragment));
+    CHECK_FALSE(fs::exists(dir / "c.json"));
+  };
+  expect_error("--model " + dir.string() + " --formats NVFP4,NOPE --out " + (dir / "c.json").string(), "NOPE");
+  expect_error("--model " + dir.string() + " --formats NVFP4,NVFP4 --out " + (dir / "c.json").string(), "twice");
+  expect_error("--model " + (dir / "nowhere").string() + " --out " + (dir / "c.json").string(), "no such file");
+  expect_error("--model " + dir.string() + " --stats " + (dir / "missing.json").string() + " --out " +
+                   (dir / "c.json").string(),
+               "missing.json");
+  fs::remove_all(dir);
+}

@@ -1,0 +1,244 @@
+// `prismaquant cost --model DIR --formats LIST --out cost.json [--stats S.json] [--no-row-sse]`
+//
+// Streams over the checkpoint's shards and runs the fused cost pass (cost/engine.hpp) on every
+// Linear the model profile lists: FP8-block sources are dequantized in float32, fused siblings
+// (q/k/v, an expert's w1/w3) share one NVFP4 global scale, and every requested format is
+// measured in one read of each weight. Writes the documented costs file
+// (docs/file-formats.md, keyed by the checkpoint's module names) atomically.
+//
+// Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
+// activation-weighted SSE when --stats gives the Linears' xtx_diag.
+// A shard's mapping is released as soon as no remaining Linear needs it.
+#include "command.hpp"
+
+#include <prismaquant/cost/engine.hpp>
+#include <prismaquant/formats/registry.hpp>
+#include <prismaquant/model/open.hpp>
+#include <prismaquant/stats/costs_file.hpp>
+#include <prismaquant/stats/stats_file.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+namespace pq = prismaquant;
+
+namespace {
+
+using seed_formats =
+    pq::formats::format_list<pq::formats::nvfp4, pq::formats::mxfp8_e4m3, pq::formats::fp8_source,
+                             pq::formats::bf16_passthrough>;
+using req_rows = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs, pq::cost::stat::row_sse>;
+using req_rows_act = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs, pq::cost::stat::row_sse,
+                                       pq::cost::stat::act_sse>;
+using req_plain = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs>;
+using req_act = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs, pq::cost::stat::act_sse>;
+
+std::vector<std::string> split_formats(const std::string& list) {
+  std::vector<std::string> v;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) v.push_back(item);
+  if (v.empty()) throw pq::error("--formats", "empty list");
+  std::set<std::string> seen;
+  for (auto& f : v) {
+    pq::formats::find(f);  // throws for an unknown name
+    if (!seen.insert(f).second) throw pq::error("--formats", "\"" + f + "\" is listed twice");
+  }
+  return v;
+}
+
+// One Linear's weight as the cost pass reads it. Scales (and, rarely, a misaligned weight)
+// are copied so that float/uint16 loads are aligned; the weight itself is used in place.
+struct loaded_weight {
+  pq::formats::weight_view view;
+  std::vector<float> scale_inv;
+  std::vector<std::byte> realigned;
+  std::string name;
+};
+
+void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weight& out) {
+  out.name = l.name + ".weight";
+  const auto t = ck.tensor(out.name);
+  const void* data = t.bytes.data();
+  const std::size_t align = static_cast<std::size_t>(std::max(1, pq::dtype_bits(t.type) / 8));
+  if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
+    out.realigned.assign(t.bytes.begin(), t.bytes.end());
+    data = out.realigned.data();
+  }
+  const float* scales = nullptr;
+  if (t.type == pq::dtype::F8_E4M3) {
+    const auto s = ck.tensor(l.name + ".weight_scale_inv");
+    if (s.type == pq::dtype::F32) {
+      out.scale_inv = s.to_vector<float>();
+    } else if (s.type == pq::dtype::BF16) {
+      const auto raw = s.to_vector<std::uint16_t>();
+      out.scale_inv.resize(raw.size());
+      for (std::size_t i = 0; i < raw.size(); ++i) out.scale_inv[i] = pq::bf16::from_bits(raw[i]).to_float();
+    } else {
+      throw pq::error(l.name + ".weight_scale_inv", "dtype must be F32 or BF16");
+    }
+    scales = out.scale_inv.data();
+  }
+  out.view = pq::formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
+}
+
+template <class List, class Req>
+std::vector<pq::cost::tensor_cost> evaluate(std::span<const pq::cost::job> jobs) {
+  return pq::cost::evaluate<List, Req>(jobs);
+}
+
+using eval_fn = std::vector<pq::cost::tensor_cost> (*)(std::span<const pq::cost::job>);
+
+eval_fn pick(bool seed, bool rows, bool act) {
+  using all = pq::formats::all_formats;
+  if (seed) {
+    if (rows) return act ? &evaluate<seed_formats, req_rows_act> : &evaluate<seed_formats, req_rows>;
+    return act ? &evaluate<seed_formats, req_act> : &evaluate<seed_formats, req_plain>;
+  }
+  if (rows) return act ? &evaluate<all, req_rows_act> : &evaluate<all, req_rows>;
+  return act ? &evaluate<all, req_act> : &evaluate<all, req_plain>;
+}
+
+int run_cost(const std::string& dir, const std::string& format_list, const std::string& out_path,
+             const std::string& stats_path, bool row_sse, bool quiet) {
+  const auto wanted = split_formats(format_list);
+  // Formats outside the fused lists (MX rule variants) are not in the engine's lists.
+  std::set<std::string> in_all;
+  pq::formats::all_formats::for_each([&]<class F>() { in_all.insert(std::string(F::name)); });
+  for (const auto& f : wanted)
+    if (!in_all.count(f))
+      throw pq::error("--formats", "\"" + f + "\" is not measured by the cost pass (use one of the default formats)");
+  std::set<std::string> seed_names;
+  seed_formats::for_each([&]<class F>() { seed_names.insert(std::string(F::name)); });
+  const bool seed = std::all_of(wanted.begin(), wanted.end(), [&](auto& f) { return seed_names.count(f) > 0; });
+
+  auto m = pq::model::open_model(dir);
+  const auto& d = m.description;
+  if (d.linears.empty()) throw pq::error(dir, "the model profile found no Linear layers");
+
+  std::optional<pq::stats::model_stats> st;
+  if (!stats_path.empty()) st = pq::stats::read_stats(stats_path);
+  auto act_of = [&](const pq::model::linear_info& l) -> std::vector<float> {
+    if (!st) return {};
+    auto it = st->linears.find(l.name);
+    if (it == st->linears.end()) throw pq::error(stats_path, "no statistics for Linear \"" + l.name + "\"");
+    const auto& s = it->second;
+    if (s.in_features != l.in_features || s.out_features != l.out_features)
+      throw pq::error(stats_path, "Linear \"" + l.name + "\" has a different shape than the checkpoint");
+    if (s.xtx_diag.empty())
+      throw pq::error(stats_path, "Linear \"" + l.name + "\" has no xtx_diag (needed for act_sse)");
+    std::vector<float> a(static_cast<std::size_t>(l.in_features));
+    for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
+    return a;
+  };
+  const eval_fn eval = pick(seed, row_sse, st.has_value());
+
+  // Work units: fused groups, then every Linear in no group, in description order.
+  std::vector<std::vector<int>> units;
+  std::vector<bool> grouped(d.linears.size(), false);
+  for (const auto& g : d.fused_groups) {
+    units.push_back(g);
+    for (int i : g) grouped[i] = true;
+  }
+  for (std::size_t i = 0; i < d.linears.size(); ++i)
+    if (!grouped[i]) units.push_back({static_cast<int>(i)});
+  std::sort(units.begin(), units.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
+  std::map<std::string, int> pending;  // shard path -> Linears still to read from it
+  for (const auto& l : d.linears) ++pending[m.weights->file_of(l.name + ".weight").string()];
+
+  pq::stats::model_costs costs;
+  const auto t0 = std::chrono::steady_clock::now();
+  double source_bytes = 0, params = 0, compute_seconds = 0;
+  std::size_t done = 0;
+  auto last_print = t0;
+  for (const auto& unit : units) {
+    std::vector<loaded_weight> ws(unit.size());
+    std::vector<std::vector<float>> acts(unit.size());
+    for (std::size_t k = 0; k < unit.size(); ++k) {
+      load(*m.weights, d.linears[unit[k]], ws[k]);
+      acts[k] = act_of(d.linears[unit[k]]);
+    }
+    std::vector<pq::formats::weight_view> views;
+    for (auto& w : ws) views.push_back(w.view);
+    const auto c0 = std::chrono::steady_clock::now();
+    const pq::formats::tensor_stats shared = pq::formats::measure_group(std::span<const pq::formats::weight_view>(views));
+    std::vector<pq::cost::job> jobs;
+    for (std::size_t k = 0; k < unit.size(); ++k)
+      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), shared});
+    const auto res = eval(jobs);
+    compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+
+    for (std::size_t k = 0; k < unit.size(); ++k) {
+      const auto& l = d.linears[unit[k]];
+      pq::stats::linear_costs lc;
+      lc.name = l.name;
+      lc.out_features = l.out_features;
+      lc.in_features = l.in_features;
+      for (const auto& f : wanted) {
+        // Pass-through of FP8 blocks exists only for FP8-block sources.
+        if (f == "FP8_SOURCE" && l.source != pq::model::source_format::fp8_block128) continue;
+        const auto& entry = pq::formats::find(f);
+        try {
+          entry.check_shape(l.out_features, l.in_features, l.name);
+        } catch (const pq::error&) {
+          continue;  // this format cannot store this shape: no candidate
+        }
+        const auto& r = res[k][f];
+        pq::stats::format_cost fc;
+        fc.bytes = static_cast<std::int64_t>(entry.storage_bytes(l.out_features, l.in_features));
+        fc.n = r.elements;
+        fc.sse = r.sse;
+        fc.max_abs_err = r.max_abs;
+        if (row_sse) fc.sse_row = r.row_sse;
+        if (st) fc.act_sse = r.act_sse;
+        lc.formats.emplace(f, std::move(fc));
+      }
+      if (lc.formats.empty()) throw pq::error(l.name, "none of the requested formats can store this Linear's shape");
+      costs.linears.emplace(l.name, std::move(lc));
+      source_bytes += static_cast<double>(ws[k].view.size()) * pq::dtype_bits(ws[k].view.type) / 8.0;
+      params += static_cast<double>(ws[k].view.size());
+      const std::string shard = m.weights->file_of(l.name + ".weight").string();
+      if (--pending[shard] == 0) m.weights->release(shard);
+      ++done;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == d.linears.size())) {
+      last_print = now;
+      const double s = std::chrono::duration<double>(now - t0).count();
+      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, d.linears.size(),
+                   source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
+    }
+  }
+  pq::stats::write_costs(out_path, costs);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet) std::fprintf(stderr, "\n");
+  std::printf("cost: %zu linears x %zu formats, %.3g params, %.3f GB of source weights in %.2f s "
+              "(%.2f GB/s, %.3g params/s; fused pass alone %.2f s, %.3g params/s) -> %s\n",
+              done, wanted.size(), params, source_bytes / 1e9, s, source_bytes / 1e9 / s, params / s, compute_seconds,
+              params / compute_seconds, out_path.c_str());
+  return 0;
+}
+
+const pq::tool::registration reg{
+    "cost", "Measure every Linear's round-trip error in each format (one read per weight); write the costs file",
+    [](CLI::App& sub) {
+      struct args {
+        std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats;
+        bool no_row_sse = false, quiet = false;
+      };
+      auto a = std::make_shared<args>();
+      sub.add_option("--model", a->model, "checkpoint folder")->required();
+      sub.add_option("--formats", a->formats, "comma-separated canonical format names")->capture_default_str();
+      sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
+          ->required();
+      sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE");
+      sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
+      sub.add_flag("--quiet", a->quiet, "no progress line");
+      return [=] { return run_cost(a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet); };
+    }};
+
+}  // namespace
