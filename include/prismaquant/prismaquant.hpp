@@ -12,3 +12,4 @@
 #include <prismaquant/proxies/calibrated_gain.hpp>
 #include <prismaquant/saliency/domains.hpp>
 #include <prismaquant/allocate/outputs.hpp>
+#include <prismaquant/io/safetensors.hpp>

@@ -11,7 +11,8 @@
 // A shard's mapping is released as soon as no remaining Linear needs it.
 #include "command.hpp"
 
-#include <prismaquant/cost/engine.hpp>
+#include "cost_dispatch.hpp"
+
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
@@ -26,15 +27,6 @@
 namespace pq = prismaquant;
 
 namespace {
-
-using seed_formats =
-    pq::formats::format_list<pq::formats::nvfp4, pq::formats::mxfp8_e4m3, pq::formats::fp8_source,
-                             pq::formats::bf16_passthrough>;
-using req_rows = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs, pq::cost::stat::row_sse>;
-using req_rows_act = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs, pq::cost::stat::row_sse,
-                                       pq::cost::stat::act_sse>;
-using req_plain = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs>;
-using req_act = pq::cost::request<pq::cost::stat::sse, pq::cost::stat::max_abs, pq::cost::stat::act_sse>;
 
 std::vector<std::string> split_formats(const std::string& list) {
   std::vector<std::string> v;
@@ -86,34 +78,14 @@ void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weig
   out.view = pq::formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
 }
 
-template <class List, class Req>
-std::vector<pq::cost::tensor_cost> evaluate(std::span<const pq::cost::job> jobs) {
-  return pq::cost::evaluate<List, Req>(jobs);
-}
-
-using eval_fn = std::vector<pq::cost::tensor_cost> (*)(std::span<const pq::cost::job>);
-
-eval_fn pick(bool seed, bool rows, bool act) {
-  using all = pq::formats::all_formats;
-  if (seed) {
-    if (rows) return act ? &evaluate<seed_formats, req_rows_act> : &evaluate<seed_formats, req_rows>;
-    return act ? &evaluate<seed_formats, req_act> : &evaluate<seed_formats, req_plain>;
-  }
-  if (rows) return act ? &evaluate<all, req_rows_act> : &evaluate<all, req_rows>;
-  return act ? &evaluate<all, req_act> : &evaluate<all, req_plain>;
-}
-
 int run_cost(const std::string& dir, const std::string& format_list, const std::string& out_path,
              const std::string& stats_path, bool row_sse, bool quiet) {
   const auto wanted = split_formats(format_list);
   // Formats outside the fused lists (MX rule variants) are not in the engine's lists.
-  std::set<std::string> in_all;
-  pq::formats::all_formats::for_each([&]<class F>() { in_all.insert(std::string(F::name)); });
+  const auto in_all = pq::tool::cost_formats(false), seed_names = pq::tool::cost_formats(true);
   for (const auto& f : wanted)
     if (!in_all.count(f))
       throw pq::error("--formats", "\"" + f + "\" is not measured by the cost pass (use one of the default formats)");
-  std::set<std::string> seed_names;
-  seed_formats::for_each([&]<class F>() { seed_names.insert(std::string(F::name)); });
   const bool seed = std::all_of(wanted.begin(), wanted.end(), [&](auto& f) { return seed_names.count(f) > 0; });
 
   auto m = pq::model::open_model(dir);
@@ -135,7 +107,8 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
     for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
     return a;
   };
-  const eval_fn eval = pick(seed, row_sse, st.has_value());
+  const auto eval = seed ? pq::tool::cost_seed_formats : pq::tool::cost_all_formats;
+  const bool with_act = st.has_value();
 
   // Work units: fused groups, then every Linear in no group, in description order.
   std::vector<std::vector<int>> units;
@@ -169,7 +142,7 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
     std::vector<pq::cost::job> jobs;
     for (std::size_t k = 0; k < unit.size(); ++k)
       jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), shared});
-    const auto res = eval(jobs);
+    const auto res = eval(jobs, with_act);
     compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
 
     for (std::size_t k = 0; k < unit.size(); ++k) {
@@ -216,10 +189,12 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
   pq::stats::write_costs(out_path, costs);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet) std::fprintf(stderr, "\n");
-  std::printf("cost: %zu linears x %zu formats, %.3g params, %.3f GB of source weights in %.2f s "
-              "(%.2f GB/s, %.3g params/s; fused pass alone %.2f s, %.3g params/s) -> %s\n",
-              done, wanted.size(), params, source_bytes / 1e9, s, source_bytes / 1e9 / s, params / s, compute_seconds,
-              params / compute_seconds, out_path.c_str());
+  // Throughput in parameters/s and in GB/s of the same weights stored as bf16 (the unit of the
+  // cost-pass benchmarks), for the whole command and for the fused pass alone.
+  std::printf("cost: %zu linears x %zu formats, %.4g params (%.3f GB as stored) in %.2f s: %.3g params/s = %.2f GB/s "
+              "as bf16 (fused pass alone %.2f s: %.3g params/s = %.2f GB/s as bf16) -> %s\n",
+              done, wanted.size(), params, source_bytes / 1e9, s, params / s, 2 * params / s / 1e9, compute_seconds,
+              params / compute_seconds, 2 * params / compute_seconds / 1e9, out_path.c_str());
   return 0;
 }
 

@@ -84,13 +84,24 @@ struct weight_view {
     }
   }
 
-  // Row i as float32 into out[0..cols).
+  // Row i as float32 into out[0..cols) (one dtype switch per row, not per element).
   void load_row(std::int64_t i, float* out) const noexcept {
-    if (type == dtype::F32) {
-      std::memcpy(out, static_cast<const unsigned char*>(data) + i * cols * 4, static_cast<std::size_t>(cols) * 4);
-      return;
+    const unsigned char* base = static_cast<const unsigned char*>(data);
+    switch (type) {
+      case dtype::F32:
+        std::memcpy(out, base + i * cols * 4, static_cast<std::size_t>(cols) * 4);
+        return;
+      case dtype::BF16:
+        for (std::int64_t j = 0; j < cols; ++j) {  // bf16 is the top half of a float32
+          std::uint16_t h;
+          std::memcpy(&h, base + (i * cols + j) * 2, 2);
+          const std::uint32_t b = static_cast<std::uint32_t>(h) << 16;
+          std::memcpy(out + j, &b, 4);
+        }
+        return;
+      default:
+        for (std::int64_t j = 0; j < cols; ++j) out[j] = at(i, j);
     }
-    for (std::int64_t j = 0; j < cols; ++j) out[j] = at(i, j);
   }
 
  private:
