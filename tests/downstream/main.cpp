@@ -1,0 +1,20 @@
+// A downstream user's program: the umbrella header and the codec types as the issue writes them.
+#include <prismaquant/prismaquant.hpp>
+
+#include <cstdio>
+
+namespace pq = prismaquant;
+
+static_assert(pq::fp8_e4m3::from_float(17.0f).bits() == 0x58);
+static_assert(pq::fp4_e2m1::from_float(2.5f).to_float() == 2.0f);
+static_assert(pq::e8m0::from_float(1.0f).bits() == 0x7F);
+
+int main() {
+  const float x = 0.1f;
+  std::printf("%s: e4m3 %02x e5m2 %02x e2m3 %02x e3m2 %02x e2m1 %x bf16 %04x fp16 %04x\n",
+              pq::formats::find("NVFP4").name.data(), pq::fp8_e4m3::from_float(x).bits(),
+              pq::fp8_e5m2::from_float(x).bits(), pq::fp6_e2m3::from_float(x).bits(),
+              pq::fp6_e3m2::from_float(x).bits(), pq::fp4_e2m1::from_float(x).bits(), pq::bf16::from_float(x).bits(),
+              pq::fp16::from_float(x).bits());
+  return pq::fp8_e4m3::from_float(x).bits() == 0x1D ? 0 : 1;
+}
