@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string cli = PQ_BUILD_DIR "/prismaquant";
+const std::string cli = std::string(PQ_BUILD_DIR) + "/prismaquant";
 
 struct result {
   int code;

@@ -41,7 +41,7 @@ struct result {
 
 result run(const sandbox& sb, const std::string& args) {
   const auto err = sb.dir / "stderr.txt";
-  const std::string cmd = std::string(PQ_BUILD_DIR "/prismaquant solve ") + args + " >/dev/null 2>" + err.string();
+  const std::string cmd = (std::string(PQ_BUILD_DIR) + "/prismaquant solve ") + args + " >/dev/null 2>" + err.string();
   const int st = std::system(cmd.c_str());
   std::ifstream in(err);
   std::stringstream ss;
