@@ -7,10 +7,10 @@
 #include <prismaquant/model/synthetic.hpp>
 #include <prismaquant/stats/costs_file.hpp>
 
+#include "cli_run.hpp"
+
 #include <catch2/catch.hpp>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -19,21 +19,7 @@ namespace pq = prismaquant;
 
 namespace {
 
-struct result {
-  int code;
-  std::string out;
-};
-
-result run(const std::string& args) {
-  const std::string cmd = std::string(PQ_BUILD_DIR) + "/prismaquant " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+using pq_test::run_cli;
 
 fs::path make_model() {
   const fs::path d = fs::temp_directory_path() / ("pq_cost_" + std::to_string(::getpid()));
@@ -62,7 +48,7 @@ std::vector<float> dequantized(const pq::checkpoint& ck, const std::string& m, s
 TEST_CASE("cost: the costs file equals the scalar reference, with shared global scales") {
   const auto dir = make_model();
   const auto out = dir / "cost.json";
-  const auto r = run("cost --quiet --model " + dir.string() + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16,INT4_W4A16_g128 --out " +
+  const auto r = run_cli("cost --quiet --model " + dir.string() + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16,INT4_W4A16_g128 --out " +
                      out.string());
   INFO(r.out);
   REQUIRE(r.code == 0);
@@ -99,7 +85,7 @@ TEST_CASE("cost: the costs file equals the scalar reference, with shared global 
 TEST_CASE("cost: bad input is one clear line and a non-zero exit") {
   const auto dir = make_model();
   auto expect_error = [&](const std::string& args, const std::string& fragment) {
-    const auto r = run("cost --quiet " + args);
+    const auto r = run_cli("cost --quiet " + args);
     INFO(r.out);
     CHECK(r.code == 1);
     CHECK_THAT(r.out, Catch::StartsWith("prismaquant: error:") && Catch::Contains(fragment));

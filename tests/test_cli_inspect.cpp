@@ -1,11 +1,11 @@
 // `prismaquant inspect` and `prismaquant synthesize` end to end, including broken checkpoints.
 #include <prismaquant/model/synthetic.hpp>
 
+#include "cli_run.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -15,21 +15,7 @@ namespace pq = prismaquant;
 
 namespace {
 
-struct result {
-  int code;
-  std::string out;
-};
-
-result run(const std::string& args) {
-  const std::string cmd = std::string(PQ_BUILD_DIR) + "/prismaquant " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+using pq_test::run_cli;
 
 pq::model::synthetic_minimax_options tiny() {
   pq::model::synthetic_minimax_options o;
@@ -49,7 +35,7 @@ fs::path fresh_dir(const std::string& name) {
 TEST_CASE("inspect summarises a synthetic MiniMax-M2 checkpoint") {
   const auto dir = fresh_dir("ok");
   pq::model::write_synthetic_minimax(dir, tiny());
-  const auto r = run("inspect --json --model " + dir.string());
+  const auto r = run_cli("inspect --json --model " + dir.string());
   INFO(r.out);
   REQUIRE(r.code == 0);
   const auto j = nlohmann::json::parse(r.out);
@@ -64,7 +50,7 @@ TEST_CASE("inspect summarises a synthetic MiniMax-M2 checkpoint") {
   CHECK(j["source_formats"]["FP8_BLOCK128"]["params"] == linear_params);
   CHECK(j["linear_kinds"]["expert_gate"]["count"] == 16);
   CHECK(j["files"].get<int>() > 1);  // sharded, read through the index
-  const auto text = run("inspect --model " + dir.string());
+  const auto text = run_cli("inspect --model " + dir.string());
   CHECK(text.code == 0);
   CHECK_THAT(text.out, Catch::Contains("8 experts per layer, top-k 2"));
   fs::remove_all(dir);
@@ -74,7 +60,7 @@ TEST_CASE("inspect: broken checkpoints give one clear line and a non-zero exit")
   const auto dir = fresh_dir("bad");
   pq::model::write_synthetic_minimax(dir, tiny());
   auto expect_error = [&](const std::string& fragment) {
-    const auto r = run("inspect --model " + dir.string());
+    const auto r = run_cli("inspect --model " + dir.string());
     INFO(r.out);
     CHECK(r.code == 1);
     CHECK_THAT(r.out, Catch::StartsWith("prismaquant: error:") && Catch::Contains(fragment));
