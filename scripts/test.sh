@@ -9,7 +9,6 @@ export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 build=${PQ_BUILD:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j"$(nproc)"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
 
 # The parsers of untrusted input (safetensors headers, checkpoints, configs, stats/costs files,
 # the commands that read them) again under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -25,3 +24,6 @@ if [ "${PQ_SANITIZE:-1}" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$asan" --output-on-failure -j"$(nproc)" -R "$regex"
 fi
+
+# The whole suite last, so its summary closes the output.
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
