@@ -43,6 +43,7 @@ struct device_job {
   const float* act = nullptr;      // device [cols], for stat::act_sse
   std::string name = "weight";     // for errors
   std::optional<formats::tensor_stats> stats{};  // shared stats for fused siblings
+  std::int32_t group = -1;  // as cost::job::group: siblings share the merge of their own stats
 };
 
 namespace detail {
@@ -315,16 +316,26 @@ std::vector<cost::tensor_cost> evaluate_device(const std::vector<device_job>& jo
                 "NaN or Inf in a weight; quantization needs finite weights");
 
   // tensor params on the host (tiny; the formats' own PQ_HD prepare)
+  std::vector<formats::tensor_stats> own(T);
   for (std::size_t t = 0; t < T; ++t) {
-    dt& d = host[t];
-    formats::tensor_stats ts;
     const float mn = -prismaquant::detail::bit_cast<float>(tr[t].neg_min);
     const float mx = prismaquant::detail::bit_cast<float>(tr[t].max);
-    ts.amax = -mn > mx ? -mn : mx;
-    ts.source = d.w.type == cost::weight_dtype::bf16  ? dtype::BF16
-                : d.w.type == cost::weight_dtype::f16 ? dtype::F16
-                                                      : dtype::F32;
-    if (jobs[t].stats) ts = *jobs[t].stats;
+    own[t].amax = -mn > mx ? -mn : mx;
+    own[t].source = host[t].w.type == cost::weight_dtype::bf16  ? dtype::BF16
+                    : host[t].w.type == cost::weight_dtype::f16 ? dtype::F16
+                                                                : dtype::F32;
+  }
+  for (std::size_t t = 0; t < T; ++t) {
+    dt& d = host[t];
+    formats::tensor_stats ts = own[t];
+    if (jobs[t].stats) {
+      ts = *jobs[t].stats;
+    } else if (jobs[t].group >= 0) {  // the group's merge, in job order (as the CPU pass)
+      std::optional<formats::tensor_stats> m;
+      for (std::size_t u = 0; u < T; ++u)
+        if (jobs[u].group == jobs[t].group && !jobs[u].stats) m = m ? formats::merge(*m, own[u]) : own[u];
+      ts = *m;
+    }
     Fmts::for_each([&](auto ic) {
       constexpr std::size_t I = decltype(ic)::value;
       using F = typename Fmts::template at<I>;

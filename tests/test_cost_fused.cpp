@@ -230,6 +230,33 @@ TEST_CASE("fused siblings share the tensor stats they are given", "[cost]") {
   CHECK(got[1].formats[0].sse == Approx(cost::reference_stats<fm::nvfp4>(w3.view(), group).sum_sq).epsilon(2e-6));
 }
 
+TEST_CASE("a job group shares the merge of its members' own stats, as measure_group gives", "[cost]") {
+  const weight_store w1 = make_weight(pq::dtype::BF16, 64, 256, pattern::normal, 21);
+  const weight_store w3 = make_weight(pq::dtype::BF16, 64, 256, pattern::adversarial, 22);
+  const weight_store lone = make_weight(pq::dtype::BF16, 32, 256, pattern::normal, 23);
+  const auto shared = fm::measure_group({w1.view(), w3.view()});
+  REQUIRE(shared.amax != fm::measure(w1.view()).amax);  // the group changes w1's global scale
+  using fmts = fm::format_list<fm::nvfp4, fm::mxfp4>;
+  using req = cost::request<cost::stat::sse, cost::stat::row_sse, cost::stat::max_abs>;
+  // groups interleaved with an ungrouped job and another group, in any order
+  const cost::job grouped[] = {{w1.view(), nullptr, std::nullopt, 7},
+                               {lone.view(), nullptr, std::nullopt, -1},
+                               {w3.view(), nullptr, std::nullopt, 7},
+                               {lone.view(), nullptr, std::nullopt, 2}};
+  const cost::job given[] = {{w1.view(), nullptr, shared}, {lone.view(), nullptr, std::nullopt},
+                             {w3.view(), nullptr, shared}, {lone.view(), nullptr, std::nullopt}};
+  const auto a = cost::evaluate<fmts, req>(std::span<const cost::job>(grouped));
+  const auto b = cost::evaluate<fmts, req>(std::span<const cost::job>(given));
+  REQUIRE(a.size() == 4);
+  for (std::size_t t = 0; t < 4; ++t)
+    for (std::size_t i = 0; i < fmts::size; ++i) {
+      CHECK(std::memcmp(&a[t].formats[i].sse, &b[t].formats[i].sse, sizeof(double)) == 0);
+      CHECK(a[t].formats[i].row_sse == b[t].formats[i].row_sse);
+      CHECK(a[t].formats[i].max_abs == b[t].formats[i].max_abs);
+    }
+  CHECK(a[0].formats[0].sse == Approx(cost::reference_stats<fm::nvfp4>(w1.view(), shared).sum_sq).epsilon(2e-6));
+}
+
 TEST_CASE("bad input gives a clear error naming the tensor", "[cost]") {
   weight_store w = make_weight(pq::dtype::F32, 4, 64, pattern::normal, 3);
   w.f32[70] = std::nanf("");

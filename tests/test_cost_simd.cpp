@@ -149,3 +149,51 @@ TEMPLATE_LIST_TEST_CASE("SIMD block params equal the scalar block_scale", "[cost
   CHECK(n > 2000);
   CHECK(bad == 0);
 }
+
+// The element rounding itself, over a stride of all 2^32 float32 bit patterns (NaN excluded;
+// +-inf saturate): SIMD minifloat_round<Elem> against Elem::from_float(y).to_float(), and the
+// CT double rounding round_via<Elem, bf16 | f16> against the scalar round_through and cast. Numeric equality (a value rounding to zero may come back +0 where the codec gives -0).
+using elem_tuple = std::tuple<pq::fp4_e2m1, pq::fp6_e2m3, pq::fp6_e3m2, pq::fp8_e4m3, pq::fp8_e5m2, pq::fp16, pq::bf16>;
+TEMPLATE_LIST_TEST_CASE("SIMD minifloat rounding equals the scalar codec", "[cost][simd]", elem_tuple) {
+  namespace simd = pq::cost::simd;
+  constexpr std::uint64_t stride = 251;  // prime: every exponent, and mantissas of every residue
+  alignas(64) float in[simd::width], out[simd::width], out2[simd::width], out3[simd::width];
+  std::int64_t bad = 0, checked = 0;
+  int n = 0;
+  auto flush = [&] {
+    const auto y = simd::vf::load_aligned(in);
+    simd::minifloat_round<TestType>(y).store_aligned(out);
+    if constexpr (TestType::max_finite() <= 57344.0f) {
+      simd::round_via<TestType, pq::dtype::BF16>(y).store_aligned(out2);
+      simd::round_via<TestType, pq::dtype::F16>(y).store_aligned(out3);
+    }
+    for (int k = 0; k < n; ++k) {
+      const float ref = TestType::from_float(in[k]).to_float();
+      const float ref2 = TestType::from_float(fm::detail::round_through(pq::dtype::BF16, in[k])).to_float();
+      const float ref3 = TestType::from_float(fm::detail::round_through(pq::dtype::F16, in[k])).to_float();
+      const bool cast_ok = TestType::max_finite() <= 57344.0f;  // round_via is defined for such casts
+      if (!(out[k] == ref) || (cast_ok && (!(out2[k] == ref2) || !(out3[k] == ref3)))) {
+        if (++bad <= 5)
+          WARN("x=" << in[k] << " (0x" << std::hex << bits_of(in[k]) << std::dec << "): " << out[k] << " vs " << ref
+                    << ", via bf16 " << out2[k] << " vs " << ref2 << ", via f16 " << out3[k] << " vs " << ref3);
+      }
+      ++checked;
+    }
+    n = 0;
+  };
+  for (std::uint64_t b = 0; b < (1ull << 32); b += stride) {
+    const float f = from_bits(static_cast<std::uint32_t>(b));
+    if (std::isnan(f)) continue;
+    in[n++] = f;
+    if (n == simd::width) flush();
+  }
+  for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, TestType::max_finite(), -TestType::max_finite(), 65504.0f,
+                  65520.0f, 65536.0f, -65536.0f, 3.4e38f}) {
+    in[n++] = f;
+    if (n == simd::width) flush();
+  }
+  if (n) flush();
+  INFO(checked << " values");
+  CHECK(checked > 17000000);
+  CHECK(bad == 0);
+}

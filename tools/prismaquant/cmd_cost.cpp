@@ -138,10 +138,10 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
     std::vector<pq::formats::weight_view> views;
     for (auto& w : ws) views.push_back(w.view);
     const auto c0 = std::chrono::steady_clock::now();
-    const pq::formats::tensor_stats shared = pq::formats::measure_group(std::span<const pq::formats::weight_view>(views));
+    // One group: the siblings share NVFP4's global scale, from the pass's own pre-pass.
     std::vector<pq::cost::job> jobs;
     for (std::size_t k = 0; k < unit.size(); ++k)
-      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), shared});
+      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, 0});
     const auto res = eval(jobs, with_act);
     compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
 

@@ -11,14 +11,17 @@
 // Per tensor: (1) pre-pass — tensor range (the formats' tensor_stats.amax) and the block
 // ranges of every format whose blocks are not local to a 32-element chunk (per-row,
 // per-tensor, 128x128, 1x128 groups), rejecting NaN/Inf with an error naming the tensor;
-// (2) the fused pass — each row is converted to float32 once (L1-resident), then each
-// 32-element chunk is quantized for every format with the format's own block_scale and a
-// bit-exact SIMD element round trip, accumulating only the requested statistics.
+// (2) the fused pass — each row is converted to float32 once (L1-resident), its local block
+// ranges and every format's block params are computed, then each format runs over the row's
+// 32-element chunks with its own block_scale and a bit-exact SIMD element round trip,
+// accumulating only the requested statistics. Formats exact on the tensor are skipped; a
+// format whose weight round trip is another's (weight_round_trip_of) reuses its sums.
 //
 // Accumulation: squared errors are formed in float32 (as the formats' reference does), summed
-// in float over at most 4 elements per SIMD lane (one chunk), then accumulated in double per
-// lane, lanes summed in double at the end of a row; totals are the double sum of row sums in
-// row order. Each row is computed by one thread and the rows are reduced in row order, so
+// in float per SIMD lane over one span of 4 chunks (one partial sum of 4 per vector of a
+// chunk, those summed pairwise: 16 elements per lane with AVX), then accumulated in double per
+// lane, lanes summed in double at the end of a row (all terms are >= 0, so the float partials
+// are within a few ulps); totals are the double sum of row sums in row order. Each row is computed by one thread and the rows are reduced in row order, so
 // results are bit-identical run to run, for any thread count and any rows_per_task.
 #include <prismaquant/cost/chunk.hpp>
 #include <prismaquant/cost/format_list.hpp>
@@ -95,12 +98,20 @@ inline const float* load_row(const plain_weight& w, std::int64_t r, float* out) 
   return out;
 }
 
-inline bool all_finite(const float* x, std::int64_t n) noexcept {
-  std::uint32_t bad = 0;
-  for (std::int64_t j = 0; j < n; ++j)  // vectorised
-    bad |= static_cast<std::uint32_t>((prismaquant::detail::bit_cast<std::uint32_t>(x[j]) & 0x7F800000u) == 0x7F800000u);
-  return bad == 0;
+// Asks the cache for row r while the current row is being computed: the fused pass spends far
+// longer per row than DRAM takes to deliver the next one, and the hardware prefetcher does not
+// run that far ahead of a loop that stalls on compute.
+inline void prefetch_row(const plain_weight& w, std::int64_t r) noexcept {
+#if defined(__GNUC__)
+  const std::int64_t es = w.type == weight_dtype::f32 ? 4 : w.type == weight_dtype::fp8_e4m3_block128 ? 1 : 2;
+  const char* p = static_cast<const char*>(w.data) + r * w.cols * es;
+  for (std::int64_t b = 0; b < w.cols * es; b += 64) __builtin_prefetch(p + b, 0, 3);
+#else
+  (void)w;
+  (void)r;
+#endif
 }
+
 
 // ---------------------------------------------------------------- pre-pass
 template <class Fmts>
@@ -169,27 +180,37 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
     formats::block_range tr{};
     const std::int64_t r0 = t * task_rows, r1 = std::min(w.rows, r0 + task_rows);
     for (std::int64_t r = r0; r < r1; ++r) {
+      if (r + 1 < r1) prefetch_row(w, r + 1);
       const float* x = load_row(w, r, buf.data());
-      if (!all_finite(x, w.cols)) {
-        bad_row[static_cast<std::size_t>(t)] = r;
-        return;
-      }
+      // One scan: span ranges, and the largest |x| bit pattern (>= inf's means NaN/Inf; min
+      // and max would not keep a NaN).
+      simd::vu top(0u);
+      std::uint32_t top_tail = 0;
       for (std::int64_t k = 0; k < n_chunks; ++k) {
         const std::int64_t c0 = k * gran, c1 = std::min(w.cols, c0 + gran);
         std::int64_t c = c0;
         formats::block_range rr{};
         if (c1 - c0 >= simd::width) {
           simd::vf lo = simd::vf::load_unaligned(x + c), hi = lo;
+          top = xsimd::max(top, simd::as_u(simd::vabs(lo)));
           for (c += simd::width; c + simd::width <= c1; c += simd::width) {
             const simd::vf v = simd::vf::load_unaligned(x + c);
             lo = xsimd::min(lo, v);
             hi = xsimd::max(hi, v);
+            top = xsimd::max(top, simd::as_u(simd::vabs(v)));
           }
           rr.add(simd::hmin(lo));
           rr.add(simd::hmax(hi));
         }
-        for (; c < c1; ++c) rr.add(x[c]);
+        for (; c < c1; ++c) {
+          top_tail = std::max(top_tail, prismaquant::detail::bit_cast<std::uint32_t>(x[c]) & 0x7FFFFFFFu);
+          rr.add(x[c]);
+        }
         cr[static_cast<std::size_t>(k)] = rr;
+      }
+      if (xsimd::any(top >= simd::vu(0x7F800000u)) || top_tail >= 0x7F800000u) {
+        bad_row[static_cast<std::size_t>(t)] = r;
+        return;
       }
       for (const auto& q : cr) {
         tr.add(q.min);
@@ -242,22 +263,38 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
 // ---------------------------------------------------------------- the pass
 namespace detail {
 
-template <class Fmts, class Req>
-tensor_cost evaluate_one(const job& jb, thread_pool& pool, const options& opt) {
-  constexpr std::size_t NF = Fmts::size;
-  const std::string name(jb.weight.name);
-  const plain_weight w = to_plain(jb.weight);
-  Fmts::for_each([&](auto ic) { Fmts::template at<decltype(ic)::value>::check_shape(w.rows, w.cols, name); });
-  if constexpr (Req::act_sse)
-    if (jb.act == nullptr) throw error(name, "activation-weighted error requested but no per-column vector given");
-
+// A job after its pre-pass: the block ranges, and the tensor stats the formats will be
+// prepared with (its own, the caller's, or its group's merge).
+template <class Fmts>
+struct prepared_job {
+  std::string name;
+  plain_weight w;
   prepass_result<Fmts> pre;
-  prepass<Fmts>(w, name, pool, opt.rows_per_task, pre);
-
   formats::tensor_stats ts;
-  ts.amax = pre.tensor.amax();
-  ts.source = w.type == weight_dtype::fp8_e4m3_block128 ? dtype::F32 : jb.weight.type;
-  if (jb.stats) ts = *jb.stats;
+};
+
+template <class Fmts, class Req>
+prepared_job<Fmts> prepare_job(const job& jb, thread_pool& pool, const options& opt) {
+  prepared_job<Fmts> p;
+  p.name = std::string(jb.weight.name);
+  p.w = to_plain(jb.weight);
+  Fmts::for_each([&](auto ic) { Fmts::template at<decltype(ic)::value>::check_shape(p.w.rows, p.w.cols, p.name); });
+  if constexpr (Req::act_sse)
+    if (jb.act == nullptr) throw error(p.name, "activation-weighted error requested but no per-column vector given");
+  prepass<Fmts>(p.w, p.name, pool, opt.rows_per_task, p.pre);
+  p.ts.amax = p.pre.tensor.amax();
+  p.ts.source = p.w.type == weight_dtype::fp8_e4m3_block128 ? dtype::F32 : jb.weight.type;
+  if (jb.stats) p.ts = *jb.stats;
+  return p;
+}
+
+template <class Fmts, class Req>
+tensor_cost evaluate_prepared(const job& jb, const prepared_job<Fmts>& p, thread_pool& pool, const options& opt) {
+  constexpr std::size_t NF = Fmts::size;
+  const plain_weight& w = p.w;
+  const auto& pre = p.pre;
+  const auto& ts = p.ts;
+  const std::string& name = p.name;
 
   tensor_ctx<Fmts> ctx;
   ctx.rows = w.rows;
@@ -284,11 +321,11 @@ tensor_cost evaluate_one(const job& jb, thread_pool& pool, const options& opt) {
     const std::int64_t r0 = t * task_rows, r1 = std::min(w.rows, r0 + task_rows);
     const std::int64_t full = (w.cols / chunk_elems) * chunk_elems;
     for (std::int64_t r = r0; r < r1; ++r) {
+      if (r + 1 < r1) prefetch_row(w, r + 1);  // its load then hits cache, not DRAM
       const float* x = load_row(w, r, buf.data());
       simd::row_accum_simd<NF> acc;
       simd::prepare_row<Fmts>(x, full, r, ctx, scratch);
-      for (std::int64_t k = 0; k < full / chunk_elems; ++k)
-        simd::process_chunk_simd<Fmts, Req>(x, jb.act, r, k, ctx, scratch, acc);
+      simd::process_row_simd<Fmts, Req>(x, jb.act, full / chunk_elems, ctx, scratch, acc);
       const std::int64_t c = full;
       row_accum<NF> tail;
       if (c < w.cols)
@@ -338,7 +375,28 @@ std::vector<tensor_cost> evaluate(std::span<const job> jobs, const options& opt 
   thread_pool& pool = opt.pool ? *opt.pool : thread_pool::shared();
   std::vector<tensor_cost> out;
   out.reserve(jobs.size());
-  for (const auto& j : jobs) out.push_back(detail::evaluate_one<Fmts, Req>(j, pool, opt));
+  std::vector<std::optional<detail::prepared_job<Fmts>>> prep(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (!prep[i]) {
+      const std::int32_t g = jobs[i].group;
+      if (g >= 0 && !jobs[i].stats) {
+        // A group's pre-passes first (its members are read once for them), then one merged
+        // tensor_stats for all of them, as formats::measure_group gives.
+        std::optional<formats::tensor_stats> merged;
+        for (std::size_t j = i; j < jobs.size(); ++j) {
+          if (jobs[j].group != g || jobs[j].stats) continue;
+          prep[j] = detail::prepare_job<Fmts, Req>(jobs[j], pool, opt);
+          merged = merged ? formats::merge(*merged, prep[j]->ts) : prep[j]->ts;
+        }
+        for (std::size_t j = i; j < jobs.size(); ++j)
+          if (jobs[j].group == g && !jobs[j].stats) prep[j]->ts = *merged;
+      } else {
+        prep[i] = detail::prepare_job<Fmts, Req>(jobs[i], pool, opt);
+      }
+    }
+    out.push_back(detail::evaluate_prepared<Fmts, Req>(jobs[i], *prep[i], pool, opt));
+    prep[i].reset();
+  }
   return out;
 }
 

@@ -55,6 +55,18 @@ struct identity_on_bf16 : std::false_type {};
 template <>
 struct identity_on_bf16<formats::bf16_passthrough> : std::true_type {};
 
+// The format whose weight round trip F's is, bit for bit: formats that differ only in what
+// they do with activations (NVFP4A16 quantizes weights exactly as NVFP4) name one of them, and
+// the CPU pass computes that round trip once for both. Default: F itself.
+template <class F>
+struct weight_round_trip_of {
+  using type = F;
+};
+template <>
+struct weight_round_trip_of<formats::nvfp4_format<false>> {
+  using type = formats::nvfp4_format<true>;
+};
+
 // A minimal device-safe tuple of per-format values, indexed at compile time.
 template <class... T>
 struct pack;
@@ -99,6 +111,16 @@ struct fused_list {
   static constexpr bool any_local16 = ((format_blocks<F>::is_local && format_blocks<F>::C == 16) || ...);
   static constexpr bool any_local32 = ((format_blocks<F>::is_local && format_blocks<F>::C == 32) || ...);
   static constexpr bool any_prepass = (format_blocks<F>::is_prepass || ...);
+
+  // The first index whose weight round trip is the same as format I's (I itself when none is).
+  template <std::size_t I>
+  static constexpr std::size_t twin_of = [] {
+    using W = typename weight_round_trip_of<at<I>>::type;
+    std::size_t t = I;
+    std::size_t j = 0;
+    ((t = (t == I && j < I && std::is_same_v<typename weight_round_trip_of<F>::type, W>) ? j : t, ++j), ...);
+    return t;
+  }();
 
   // Calls f(std::integral_constant<std::size_t, I>{}) for every format index, in order.
   template <class Fn>

@@ -25,6 +25,10 @@ struct job {
   // Tensor-level stats to prepare the formats with, e.g. formats::measure_group({w1, w3}) so
   // fused siblings share NVFP4's global scale. Empty: the weight's own amax and dtype.
   std::optional<formats::tensor_stats> stats{};
+  // Fused siblings without given stats: jobs of one evaluate() call with the same group >= 0
+  // share the merge (formats::merge) of their own tensor stats — what measure_group gives,
+  // taken from the pass's own pre-pass, so no extra read of the weights. -1: no group.
+  std::int32_t group = -1;
 };
 
 struct format_cost {

@@ -31,31 +31,21 @@ inline vu as_u(vf x) noexcept { return xsimd::bitwise_cast<vu>(x); }
 inline vf as_f(vu x) noexcept { return xsimd::bitwise_cast<vf>(x); }
 inline vf vabs(vf x) noexcept { return as_f(as_u(x) & vu(0x7FFFFFFFu)); }
 
-// a >= 0 finite (already clamped to the type's max finite): RNE onto the grid of a minifloat
-// with M mantissa bits and smallest normal 2^EMIN. With e the exponent of max(a, 2^EMIN), the
-// grid spacing is 2^(e-M); adding m = 2^(e+23-M) (whose float32 ulp is exactly that spacing,
-// and a < 2^(e+1) <= m keeps the sum in [m, 2m]) makes the FPU round a to the grid, ties to
-// even; subtracting m back is exact. 5 operations, no select (the subnormal range is the
-// e = EMIN case). Needs EMAX + 23 - M <= 127 (m must be a finite float32): true for the 4-,
-// 6- and 8-bit types and fp16; bf16 (EMAX 127) takes the integer form: round the float32
-// significand to M bits (a carry moves into the exponent, which is exactly right), with the
-// same magic-number add for the subnormal range.
+// RNE of y onto the grid of a minifloat with M mantissa bits and smallest normal 2^EMIN,
+// saturating at +-maxv (a grid value below 2^(EMAX+1)); y finite or +-inf. Signed magic-number
+// form, 7 operations: with c = clamp(y, +-maxv) and e the exponent of max(|c|, 2^EMIN), the
+// grid spacing is 2^(e-M); m = 1.5 * 2^(e+23-M) has exactly that float32 ulp, and |c| < 2^(e+1)
+// <= m/3 keeps c + m inside [2^(e+23-M), 2^(e+24-M)), so the FPU rounds c to the grid, ties to
+// even (m is an even multiple of the spacing); subtracting m back is exact. The subnormal range
+// is the e = EMIN case. A value rounding to zero gives +0 (the reference keeps -0: same number,
+// same error). Needs EMAX + 23 - M <= 127 (m a finite float32).
 template <int M, int EMIN, int EMAX>
-inline vf round_grid(vf a) noexcept {
-  static_assert(23 - M >= 1, "round_grid: M must be < 23");
-  if constexpr (EMAX + 23 - M <= 127) {
-    const vu e = as_u(xsimd::max(a, vf(prismaquant::detail::pow2f(EMIN)))) & vu(0x7F800000u);
-    const vf m = as_f(e + vu(static_cast<std::uint32_t>(23 - M) << 23));
-    return (a + m) - m;
-  } else {
-    constexpr int sh = 23 - M;
-    const vu b = as_u(a);
-    const vu lsb = (b >> sh) & vu(1u);
-    const vu rn = (b + vu((1u << (sh - 1)) - 1u) + lsb) & vu(~((1u << sh) - 1u));
-    const vf magic(prismaquant::detail::pow2f(EMIN - M + 23));
-    const vf rs = (a + magic) - magic;
-    return xsimd::select(a < vf(prismaquant::detail::pow2f(EMIN)), rs, as_f(rn));
-  }
+inline vf round_grid(vf y, float maxv) noexcept {
+  static_assert(23 - M >= 3 && EMAX + 23 - M <= 127, "round_grid: m = 1.5 * 2^(e+23-M) must be a finite float32");
+  const vf c = xsimd::min(xsimd::max(y, vf(-maxv)), vf(maxv));
+  const vu e = xsimd::max(as_u(c) & vu(0x7F800000u), vu(static_cast<std::uint32_t>(EMIN + 127) << 23));
+  const vf m = as_f(e + vu((static_cast<std::uint32_t>(23 - M) << 23) | 0x00400000u));
+  return (c + m) - m;
 }
 
 // floor(log2(x)) of a positive finite float, at compile time.
@@ -70,23 +60,67 @@ constexpr int floor_log2_c(float x) {
 template <class Elem>
 inline vf minifloat_round(vf y) noexcept {
   using T = typename Elem::traits;
-  const vu sign = as_u(y) & vu(0x80000000u);
-  const vf a = xsimd::min(vabs(y), vf(Elem::max_finite()));  // min(inf, max) = max: saturates
-  return as_f(as_u(round_grid<T::mant_bits, T::emin, floor_log2_c(Elem::max_finite())>(a)) | sign);
+  constexpr int emax = floor_log2_c(Elem::max_finite());
+  if constexpr (emax + 23 - T::mant_bits <= 127) {
+    return round_grid<T::mant_bits, T::emin, emax>(y, Elem::max_finite());
+  } else {
+    // bf16 (EMAX 127: m would overflow): round the float32 significand of |y| to M bits (a
+    // carry moves into the exponent, which is exactly right), the subnormal range by a
+    // magic-number add, the sign put back.
+    constexpr int M = T::mant_bits, sh = 23 - M;
+    const vu sign = as_u(y) & vu(0x80000000u);
+    const vf a = xsimd::min(vabs(y), vf(Elem::max_finite()));
+    const vu b = as_u(a);
+    const vu lsb = (b >> sh) & vu(1u);
+    const vu rn = (b + vu((1u << (sh - 1)) - 1u) + lsb) & vu(~((1u << sh) - 1u));
+    const vf magic(prismaquant::detail::pow2f(T::emin - M + 23));
+    const vf rs = (a + magic) - magic;
+    return as_f(as_u(xsimd::select(a < vf(prismaquant::detail::pow2f(T::emin)), rs, as_f(rn))) | sign);
+  }
 }
 
-// formats::detail::round_through(t, y) for finite y: RNE to bf16 / f16 (their overflow to inf
-// only happens where the e4m3 cast that follows saturates anyway), identity otherwise.
-inline vf round_through(dtype t, vf y) noexcept {
-  if (t == dtype::BF16) return minifloat_round<bf16>(y);
-  if (t == dtype::F16) return minifloat_round<fp16>(y);
-  return y;
+// Elem::from_float(formats::detail::round_through(Src, y)).to_float(): CT's double rounding,
+// the quotient rounded to the source dtype (bf16 / f16, identity for F32) before the cast to
+// Elem, whose max must be a value of the source dtype (true of every 4/6/8-bit type). Clamping
+// y to +-Elem::max first gives the same result (round_through is monotone and keeps that max,
+// and the cast saturates), so one clamp serves both roundings. Below 2^-126 the bf16 step uses
+// a finer grid than bf16's: such values round to zero in Elem either way.
+template <class Elem, dtype Src>
+inline vf round_via(vf y) noexcept {
+  static_assert(Elem::max_finite() <= 57344.0f, "round_via: Elem's max must be a bf16 and f16 value");
+  if constexpr (Src == dtype::BF16) {
+    using T = typename Elem::traits;
+    const vf c = xsimd::min(xsimd::max(y, vf(-Elem::max_finite())), vf(Elem::max_finite()));
+    const vf m1 = as_f((as_u(c) & vu(0x7F800000u)) + vu((static_cast<std::uint32_t>(23 - 7) << 23) | 0x00400000u));
+    const vf b = (c + m1) - m1;  // bf16 grid (7 mantissa bits)
+    const vu e = xsimd::max(as_u(b) & vu(0x7F800000u), vu(static_cast<std::uint32_t>(T::emin + 127) << 23));
+    const vf m = as_f(e + vu((static_cast<std::uint32_t>(23 - T::mant_bits) << 23) | 0x00400000u));
+    return (b + m) - m;
+  } else if constexpr (Src == dtype::F16) {
+    return minifloat_round<Elem>(minifloat_round<fp16>(y));
+  } else {
+    return minifloat_round<Elem>(y);
+  }
 }
 
+// Calls f(std::integral_constant<dtype, S>{}) with S = the observer dtype t (BF16, F16, or F32
+// for anything else): lifts a per-tensor source out of the element loop.
+template <class Fn>
+inline decltype(auto) with_source(dtype t, Fn&& f) {
+  if (t == dtype::BF16) return f(std::integral_constant<dtype, dtype::BF16>{});
+  if (t == dtype::F16) return f(std::integral_constant<dtype, dtype::F16>{});
+  return f(std::integral_constant<dtype, dtype::F32>{});
+}
+
+// simd_round_trip<F>::apply(bp, x): the element round trip of a batch. A specialisation whose
+// step depends on the tensor's source dtype (CT's double rounding) sets source_dependent and
+// also provides apply_as<Src>(bp, x); the fused pass then picks Src once per tensor
+// (tensor_params::source) instead of testing bp.source in the element loop.
 // Primary template: lane-by-lane scalar fallback (exact by construction).
 template <class F>
 struct simd_round_trip {
   static constexpr bool vectorised = false;
+  static constexpr bool source_dependent = false;
   static vf apply(const typename F::block_params& bp, vf x) noexcept {
     alignas(64) float t[width];
     x.store_aligned(t);
@@ -98,6 +132,7 @@ struct simd_round_trip {
 template <bool W4A4>
 struct simd_round_trip<formats::nvfp4_format<W4A4>> {
   static constexpr bool vectorised = true;
+  static constexpr bool source_dependent = false;
   static vf apply(const typename formats::nvfp4_format<W4A4>::block_params& bp, vf x) noexcept {
     const vf eff(bp.eff);
     return minifloat_round<fp4_e2m1>(x / eff) * eff;
@@ -107,28 +142,42 @@ struct simd_round_trip<formats::nvfp4_format<W4A4>> {
 template <class Elem, formats::mx_scale_rule Rule>
 struct simd_round_trip<formats::mx_format<Elem, Rule>> {
   static constexpr bool vectorised = true;
+  static constexpr bool source_dependent = Rule == formats::mx_scale_rule::ct;
   static vf apply(const typename formats::mx_format<Elem, Rule>::block_params& bp, vf x) noexcept {
-    // scale = 2^e with e in [-127, 127], so 1/scale is an exact float32 and x * (1/scale)
-    // rounds the same exact value x * 2^-e as x / scale does.
+    if constexpr (source_dependent)
+      return with_source(bp.source, [&](auto src) { return apply_as<decltype(src)::value>(bp, x); });
+    else return apply_as<dtype::F32>(bp, x);
+  }
+  // The element step for a block whose bp.source is Src (only the ct rule reads it). scale =
+  // 2^e with e in [-127, 127], so 1/scale is an exact float32 and x * (1/scale) rounds the same
+  // exact value x * 2^-e as x / scale does.
+  template <dtype Src>
+  static vf apply_as(const typename formats::mx_format<Elem, Rule>::block_params& bp, vf x) noexcept {
     const vf s(bp.scale);
-    vf q = x * vf(1.0f / bp.scale);
-    if constexpr (Rule == formats::mx_scale_rule::ct) q = round_through(bp.source, q);
-    return minifloat_round<Elem>(q) * s;
+    const vf q = x * vf(1.0f / bp.scale);
+    if constexpr (Rule == formats::mx_scale_rule::ct) return round_via<Elem, Src>(q) * s;
+    else return minifloat_round<Elem>(q) * s;
   }
 };
 
 template <bool PerTensor>
 struct simd_round_trip<formats::fp8_e4m3_format<PerTensor>> {
   static constexpr bool vectorised = true;
+  static constexpr bool source_dependent = true;
   static vf apply(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf x) noexcept {
+    return with_source(bp.source, [&](auto src) { return apply_as<decltype(src)::value>(bp, x); });
+  }
+  template <dtype Src>
+  static vf apply_as(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf x) noexcept {
     const vf s(bp.scale);
-    return minifloat_round<fp8_e4m3>(round_through(bp.source, x / s)) * s;  // CT's double rounding
+    return round_via<fp8_e4m3, Src>(x / s) * s;  // CT's double rounding
   }
 };
 
 template <>
 struct simd_round_trip<formats::fp8_source> {
   static constexpr bool vectorised = true;
+  static constexpr bool source_dependent = false;
   static vf apply(const formats::fp8_source::block_params& bp, vf x) noexcept {
     const vf s(bp.scale);
     return minifloat_round<fp8_e4m3>(x / s) * s;
@@ -139,19 +188,27 @@ template <int Bits, std::int64_t Group, bool Sym, formats::int_scale_kind Scale,
 struct simd_round_trip<formats::int_format<Bits, Group, Sym, Scale, Name>> {
   using F = formats::int_format<Bits, Group, Sym, Scale, Name>;
   static constexpr bool vectorised = true;
+  static constexpr bool source_dependent = false;
   static vf apply(const typename F::block_params& bp, vf x) noexcept {
-    const vf eff(bp.eff), zp(bp.zp);
-    vf v = x / eff + zp;  // two roundings, as the scalar code (no fma: a division is not fused)
-    v = xsimd::min(xsimd::max(v, vf(static_cast<float>(F::qmin))), vf(static_cast<float>(F::qmax)));
+    const vf eff(bp.eff);
     const vf big(12582912.0f);  // 1.5 * 2^23: F::rne
-    const vf q = (v + big) - big;
-    return (q - zp) * eff;
+    if constexpr (Sym) {  // zp == 0: x / eff + 0 and q - 0 change nothing but the sign of a zero
+      vf v = xsimd::min(xsimd::max(x / eff, vf(static_cast<float>(F::qmin))), vf(static_cast<float>(F::qmax)));
+      return ((v + big) - big) * eff;
+    } else {
+      const vf zp(bp.zp);
+      vf v = x / eff + zp;  // two roundings, as the scalar code (no fma: a division is not fused)
+      v = xsimd::min(xsimd::max(v, vf(static_cast<float>(F::qmin))), vf(static_cast<float>(F::qmax)));
+      const vf q = (v + big) - big;
+      return (q - zp) * eff;
+    }
   }
 };
 
 template <>
 struct simd_round_trip<formats::bf16_passthrough> {
   static constexpr bool vectorised = true;
+  static constexpr bool source_dependent = false;
   static vf apply(const formats::bf16_passthrough::block_params&, vf x) noexcept {
     return minifloat_round<bf16>(x);
   }

@@ -73,6 +73,24 @@ inline formats::block_range range_of(const vf* x, int v0, int nv) noexcept {
   return {mn < 0.0f ? mn : 0.0f, mx > 0.0f ? mx : 0.0f};
 }
 
+#if defined(__AVX__)
+// Lane j of the result = the min (Min) or max of v[j]'s eight lanes: a shuffle tree of 7
+// min/max and 14 shuffles for eight reductions.
+template <bool Min>
+inline vf fold8(const vf* v) noexcept {
+  auto op = [](__m256 a, __m256 b) { return Min ? _mm256_min_ps(a, b) : _mm256_max_ps(a, b); };
+  __m256 p[4];
+  for (int k = 0; k < 4; ++k) {  // [a0 b0 a1 b1 | a4 b4 a5 b5] op [a2 b2 a3 b3 | a6 b6 a7 b7]
+    const __m256 a = v[2 * k], b = v[2 * k + 1];
+    p[k] = op(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+  }
+  __m256 q[2];
+  for (int k = 0; k < 2; ++k)  // four vectors' partials per 128-bit half
+    q[k] = op(_mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0x44), _mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0xEE));
+  return op(_mm256_permute2f128_ps(q[0], q[1], 0x20), _mm256_permute2f128_ps(q[0], q[1], 0x31));
+}
+#endif
+
 // Per-thread scratch for one row: local block ranges and every local format's block params.
 template <class Fmts>
 struct row_scratch;
@@ -93,7 +111,22 @@ inline void prepare_row(const float* x, std::int64_t cols_full, std::int64_t r, 
     s.lo16.resize(static_cast<std::size_t>(n16));
     s.hi16.resize(static_cast<std::size_t>(n16));
     constexpr int v16 = 16 / width;
-    for (std::int64_t b = 0; b < n16; ++b) {
+    std::int64_t b0 = 0;
+#if defined(__AVX__)
+    // Eight blocks at a time: each block's two vectors folded to one, then the eight folded
+    // into one batch whose lane j is block j's min (max) — no per-block horizontal reduction.
+    for (; b0 + 8 <= n16; b0 += 8) {
+      vf lo[8], hi[8];
+      for (int j = 0; j < 8; ++j) {
+        const vf a = vf::load_unaligned(x + (b0 + j) * 16), c = vf::load_unaligned(x + (b0 + j) * 16 + width);
+        lo[j] = xsimd::min(a, c);
+        hi[j] = xsimd::max(a, c);
+      }
+      xsimd::min(fold8<true>(lo), vf(0.0f)).store_unaligned(s.lo16.data() + b0);  // ranges start at {0, 0}
+      xsimd::max(fold8<false>(hi), vf(0.0f)).store_unaligned(s.hi16.data() + b0);
+    }
+#endif
+    for (std::int64_t b = b0; b < n16; ++b) {
       vf lo = vf::load_unaligned(x + b * 16), hi = lo;
       for (int v = 1; v < v16; ++v) {
         const vf t = vf::load_unaligned(x + b * 16 + v * width);
@@ -117,7 +150,8 @@ inline void prepare_row(const float* x, std::int64_t cols_full, std::int64_t r, 
     constexpr std::size_t I = decltype(ic)::value;
     using F = typename Fmts::template at<I>;
     using B = format_blocks<F>;
-    if constexpr (B::is_local) {
+    if constexpr (Fmts::template twin_of<I> != I) return;  // shares its twin's sums
+    else if constexpr (B::is_local) {
       if (ctx.identity[I]) return;
       auto& p = get<I>(s.params);
       const std::int64_t n = cols_full / B::C;
@@ -143,41 +177,85 @@ inline void prepare_row(const float* x, std::int64_t cols_full, std::int64_t r, 
   });
 }
 
-// Step 2: chunk k (columns 32k .. 32k+31) for every format.
-template <class Fmts, class Req>
-inline void process_chunk_simd(const float* x, const float* act, [[maybe_unused]] std::int64_t r, std::int64_t k,
-                               const tensor_ctx<Fmts>& ctx, const row_scratch<Fmts>& s, row_accum_simd<Fmts::size>& acc) {
-  const std::int64_t c0 = k * chunk_elems;
-  vf xv[chunk_vectors];
-  for (int v = 0; v < chunk_vectors; ++v) xv[v] = vf::load_unaligned(x + c0 + v * width);
-  [[maybe_unused]] vf av[chunk_vectors];
-  if constexpr (Req::act_sse)
-    for (int v = 0; v < chunk_vectors; ++v) av[v] = vf::load_unaligned(act + c0 + v * width);
+// v[0] + ... + v[N-1] as a balanced tree (N a power of two).
+template <int N>
+inline vf pairwise_sum(const vf* v) noexcept {
+  if constexpr (N == 1) return v[0];
+  else return pairwise_sum<N / 2>(v) + pairwise_sum<N / 2>(v + N / 2);
+}
 
+// Step 2: all full chunks of the row for format I (format-major: the row is L1-resident, so
+// each format's loop is tight, with its block params streamed and its sums in registers).
+// Squared errors go to one float accumulator per vector of a chunk over a span of span_chunks
+// (4) chunks, so each accumulator lane sums 4 elements; the accumulators are then summed
+// pairwise and added to the row's double lanes.
+inline constexpr int span_chunks = 4;
+
+template <std::size_t I, class Fmts, class Req, class RoundTrip>
+inline void process_row_format(const float* x, const float* act, std::int64_t n_chunks, const row_scratch<Fmts>& s,
+                               row_accum_simd<Fmts::size>& acc, RoundTrip round_trip) {
+  using F = typename Fmts::template at<I>;
+  using B = format_blocks<F>;
+  using bp_t = typename F::block_params;
+  const bp_t* params = get<I>(s.params).data();
+  vf mx = acc.max_abs[I];
+  for (std::int64_t k0 = 0; k0 < n_chunks; k0 += span_chunks) {
+    const std::int64_t k1 = std::min<std::int64_t>(n_chunks, k0 + span_chunks);
+    vf sq[chunk_vectors], asq[chunk_vectors];
+    for (int v = 0; v < chunk_vectors; ++v) sq[v] = asq[v] = vf(0.0f);
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const float* xc = x + k * chunk_elems;
+      auto element = [&](const bp_t& bp, int v) {
+        const vf xv = vf::load_unaligned(xc + v * width);
+        const vf e = xv - opaque(round_trip(bp, xv));
+        if constexpr (Req::any_sse) sq[v] = sq[v] + e * e;
+        if constexpr (Req::act_sse) asq[v] = asq[v] + vf::load_unaligned(act + k * chunk_elems + v * width) * (e * e);
+        if constexpr (Req::max_abs) mx = xsimd::max(mx, vabs(e));
+      };
+      if constexpr (B::is_local) {
+        constexpr int vb = static_cast<int>(B::C) / width;  // vectors per block
+        const bp_t* bp = params + k * B::per_chunk;
+        for (int sb = 0; sb < B::per_chunk; ++sb)
+          for (int v = sb * vb; v < (sb + 1) * vb; ++v) element(bp[sb], v);
+      } else {
+        const bp_t bp = params[B::C == formats::whole ? 0 : static_cast<std::size_t>(k * chunk_elems / B::C)];
+        for (int v = 0; v < chunk_vectors; ++v) element(bp, v);
+      }
+    }
+    if constexpr (Req::any_sse) add_lanes(acc.sse[I], pairwise_sum<chunk_vectors>(sq));
+    if constexpr (Req::act_sse) add_lanes(acc.act[I], pairwise_sum<chunk_vectors>(asq));
+  }
+  if constexpr (Req::max_abs) acc.max_abs[I] = mx;
+}
+
+// Every format of the list over the row's full chunks. Formats that are exact on this tensor
+// are skipped; a format whose weight round trip is another's (weight_twin) copies its sums.
+template <class Fmts, class Req>
+inline void process_row_simd(const float* x, const float* act, std::int64_t n_chunks, const tensor_ctx<Fmts>& ctx,
+                             const row_scratch<Fmts>& s, row_accum_simd<Fmts::size>& acc) {
   Fmts::for_each([&](auto ic) {
     constexpr std::size_t I = decltype(ic)::value;
-    using F = typename Fmts::template at<I>;
-    using B = format_blocks<F>;
+    constexpr std::size_t T = Fmts::template twin_of<I>;
     if (ctx.identity[I]) return;
-    vf sq(0.0f), asq(0.0f), mx = acc.max_abs[I];
-    auto element = [&](const typename F::block_params& bp, int v) {
-      const vf e = xv[v] - opaque(simd_round_trip<F>::apply(bp, xv[v]));
-      if constexpr (Req::any_sse) sq = sq + e * e;
-      if constexpr (Req::act_sse) asq = asq + av[v] * (e * e);
-      if constexpr (Req::max_abs) mx = xsimd::max(mx, vabs(e));
-    };
-    if constexpr (B::is_local) {
-      constexpr int vb = static_cast<int>(B::C) / width;  // vectors per block
-      const auto* bp = get<I>(s.params).data() + k * B::per_chunk;
-      for (int sb = 0; sb < B::per_chunk; ++sb)
-        for (int v = sb * vb; v < (sb + 1) * vb; ++v) element(bp[sb], v);
+    using F = typename Fmts::template at<I>;
+    using RT = simd_round_trip<F>;
+    if constexpr (T == I) {
+      if constexpr (RT::source_dependent)  // the tensor's source, once per row (see simd.hpp)
+        with_source(get<I>(ctx.tp).source, [&](auto src) {
+          process_row_format<I, Fmts, Req>(x, act, n_chunks, s, acc, [](const typename F::block_params& bp, vf v) {
+            return RT::template apply_as<decltype(src)::value>(bp, v);
+          });
+        });
+      else
+        process_row_format<I, Fmts, Req>(x, act, n_chunks, s, acc,
+                                         [](const typename F::block_params& bp, vf v) { return RT::apply(bp, v); });
     } else {
-      const typename F::block_params bp = get<I>(s.params)[B::C == formats::whole ? 0 : static_cast<std::size_t>(c0 / B::C)];
-      for (int v = 0; v < chunk_vectors; ++v) element(bp, v);
+      for (int l = 0; l < width; ++l) {
+        acc.sse[I][l] = acc.sse[T][l];
+        acc.act[I][l] = acc.act[T][l];
+      }
+      acc.max_abs[I] = acc.max_abs[T];
     }
-    if constexpr (Req::any_sse) add_lanes(acc.sse[I], sq);
-    if constexpr (Req::act_sse) add_lanes(acc.act[I], asq);
-    if constexpr (Req::max_abs) acc.max_abs[I] = mx;
   });
 }
 

@@ -45,15 +45,7 @@ inline tensor_stats measure(const weight_view& w) {
   return s;
 }
 
-// Stats of the union of fused siblings (q/k/v, an expert's w1/w3): max amax, so every
-// sibling encoded with these stats shares one NVFP4 global scale. The source dtype is the
-// siblings' common dtype (F32 if they differ).
-inline tensor_stats merge(tensor_stats a, const tensor_stats& b) noexcept {
-  a.amax = std::max(a.amax, b.amax);
-  a.input_amax = std::max(a.input_amax, b.input_amax);
-  if (a.source != b.source) a.source = dtype::F32;
-  return a;
-}
+// Stats of fused siblings: the merge (formats/format.hpp) of each one's measure.
 inline tensor_stats measure_group(std::span<const weight_view> ws) {
   std::optional<tensor_stats> s;
   for (const auto& w : ws) s = s ? merge(*s, measure(w)) : measure(w);

@@ -63,6 +63,16 @@ struct tensor_stats {
   float input_amax = 0.0f;    // activation amax for W4A4 input scales; 0 = unknown
 };
 
+// Stats of the union of fused siblings (q/k/v, an expert's w1/w3): max amax, so every
+// sibling encoded with these stats shares one NVFP4 global scale. The source dtype is the
+// siblings' common dtype (F32 if they differ).
+inline tensor_stats merge(tensor_stats a, const tensor_stats& b) noexcept {
+  a.amax = a.amax > b.amax ? a.amax : b.amax;
+  a.input_amax = a.input_amax > b.input_amax ? a.input_amax : b.input_amax;
+  if (a.source != b.source) a.source = dtype::F32;
+  return a;
+}
+
 // Min and max over one scale block (finite values).
 struct block_range {
   float min = 0.0f;
