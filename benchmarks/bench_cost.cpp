@@ -4,6 +4,9 @@
 //   read_ceiling    multi-threaded sum over the same bytes (the memory/L3 read bound)
 //   bare_loop       the pass's skeleton with no format: row conversion to float + sum of squares
 //   cost/1, /4, /all  NVFP4 | NVFP4+MXFP8_E4M3+FP8_SOURCE+BF16 | every built-in format
+//   cost/each/<F>     one built-in format alone, on the first shape (where the all-formats
+//                     time goes; the pass's fixed part is cost/each/BF16, exact on bf16)
+// Counters: GB/s (mean over iterations) and best_GB/s (fastest iteration).
 // Shapes: experts w1 [1536, 3072] bf16 — 8 experts here (MiniMax-M2.7 has 256 per layer; the
 // per-byte rate does not depend on the count once the data exceeds the caches), attention
 // q [6144, 3072], k/v [1024, 3072], o [3072, 6144]; plus FP8-source experts.

@@ -37,14 +37,16 @@ int main() {
   struct linear {
     std::string name;
     std::int64_t rows, cols;
+    int group = -1;  // fused siblings (vLLM serves q/k/v and each expert's w1/w3 as one Linear)
   };
-  std::vector<linear> layer = {{"self_attn.q_proj", 6144, 3072},
-                               {"self_attn.k_proj", 1024, 3072},
-                               {"self_attn.v_proj", 1024, 3072},
+  std::vector<linear> layer = {{"self_attn.q_proj", 6144, 3072, 0},
+                               {"self_attn.k_proj", 1024, 3072, 0},
+                               {"self_attn.v_proj", 1024, 3072, 0},
                                {"self_attn.o_proj", 3072, 6144}};
   const int experts = 4;  // of 256
   for (int e = 0; e < experts; ++e)
-    for (const char* p : {"w1", "w3"}) layer.push_back({"block_sparse_moe.experts." + std::to_string(e) + "." + p, 1536, 3072});
+    for (const char* p : {"w1", "w3"})
+      layer.push_back({"block_sparse_moe.experts." + std::to_string(e) + "." + p, 1536, 3072, 1 + e});
   for (int e = 0; e < experts; ++e) layer.push_back({"block_sparse_moe.experts." + std::to_string(e) + ".w2", 3072, 1536});
 
   std::mt19937 rng(2026);
@@ -60,7 +62,9 @@ int main() {
     params += l.rows * l.cols;
   }
   for (std::size_t i = 0; i < layer.size(); ++i)
-    jobs.push_back({fm::weight_view(data[i].data(), layer[i].rows, layer[i].cols, layer[i].name), nullptr, std::nullopt});
+    // A group shares one NVFP4 global scale (the max amax of its members), as the checkpoint will.
+    jobs.push_back({fm::weight_view(data[i].data(), layer[i].rows, layer[i].cols, layer[i].name), nullptr,
+                    std::nullopt, layer[i].group});
 
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<pq::cost::tensor_cost> costs = pq::cost::evaluate<seed_formats, req>(std::span<const pq::cost::job>(jobs));
