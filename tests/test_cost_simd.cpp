@@ -1,6 +1,8 @@
-// The host SIMD round trips (cost/simd.hpp) against the formats' own scalar round trip
+// The host SIMD round trips (cost/simd.hpp) and their scalar twins (cost/element.hpp) against
+// the formats' own scalar round trip
 // (formats::round_trip<F>): bit-exact on random, tie, tiny, huge and edge values, for every
 // built-in format and every MX scale-rule variant.
+#include <prismaquant/cost/element.hpp>
 #include <prismaquant/cost/simd.hpp>
 #include <prismaquant/formats/list.hpp>
 
@@ -90,6 +92,14 @@ static void check_format() {
                            << ") simd=" << out[k] << " ref=" << ref);
             ++mismatches;
           }
+          // the scalar twin (cost/element.hpp: CUDA threads and CPU row tails)
+          const float sc = pq::cost::element_round_trip<F>(bp, xs[i + k]);
+          if (!(sc == ref) && !(std::isnan(sc) && std::isnan(ref))) {
+            if (mismatches < 5)
+              WARN(F::name << ": x=" << xs[i + k] << " (0x" << std::hex << bits_of(xs[i + k]) << std::dec
+                           << ") scalar element=" << sc << " ref=" << ref);
+            ++mismatches;
+          }
         }
       }
     }
@@ -169,6 +179,17 @@ TEMPLATE_LIST_TEST_CASE("SIMD minifloat rounding equals the scalar codec", "[cos
     }
     for (int k = 0; k < n; ++k) {
       const float ref = TestType::from_float(in[k]).to_float();
+      if constexpr (TestType::max_finite() <= 65504.0f) {  // the scalar twins (not bf16: EMAX 127)
+        const float e1 = pq::cost::element::minifloat_round<TestType>(in[k]);
+        bool ok = e1 == ref;
+        if constexpr (TestType::max_finite() <= 57344.0f)
+          ok = ok &&
+               pq::cost::element::round_via<TestType>(pq::dtype::BF16, in[k]) ==
+                   TestType::from_float(fm::detail::round_through(pq::dtype::BF16, in[k])).to_float() &&
+               pq::cost::element::round_via<TestType>(pq::dtype::F16, in[k]) ==
+                   TestType::from_float(fm::detail::round_through(pq::dtype::F16, in[k])).to_float();
+        if (!ok && ++bad <= 5) WARN("scalar element twin differs at x=" << in[k]);
+      }
       const float ref2 = TestType::from_float(fm::detail::round_through(pq::dtype::BF16, in[k])).to_float();
       const float ref3 = TestType::from_float(fm::detail::round_through(pq::dtype::F16, in[k])).to_float();
       const bool cast_ok = TestType::max_finite() <= 57344.0f;  // round_via is defined for such casts

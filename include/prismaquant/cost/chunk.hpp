@@ -7,9 +7,11 @@
 // For one chunk x[0..n) of row r starting at column c0, for every format of the list:
 //   block params  F::block_scale(tp, range)   range: the local 16/32-block (computed here,
 //                 starting from {0,0} like formats::block_range), or the pre-pass block
-//   elements      y = formats::round_trip<F>(bp, x)  (the format's own scalar math)
+//   elements      y = element_round_trip<F>(bp, x)  (cost/element.hpp: equal to the format's
+//                 own formats::round_trip, with float rounding instead of encode + decode)
 //   statistics    e = x - y (float32): e² summed in float over the chunk, then added to a
 //                 double; a_j·e² likewise; max |e| — only what the request asks for.
+#include <prismaquant/cost/element.hpp>
 #include <prismaquant/cost/format_list.hpp>
 #include <prismaquant/cost/plain_weight.hpp>
 #include <prismaquant/cost/request.hpp>
@@ -99,7 +101,7 @@ PQ_HD inline void process_chunk_scalar(const float* x, int n_dyn, const float* a
     const auto& tp = get<I>(ctx.tp);
     [[maybe_unused]] float sq = 0.0f, asq = 0.0f, mx = acc.max_abs[I];
     auto element = [&](const typename F::block_params& bp, int j) {
-      const float e = sub_rounded(x[j], formats::round_trip<F>(bp, x[j]));
+      const float e = sub_rounded(x[j], element_round_trip<F>(bp, x[j]));
       if constexpr (Req::any_sse) sq += e * e;
       if constexpr (Req::act_sse) asq += act[j] * (e * e);
       if constexpr (Req::max_abs) {
