@@ -86,17 +86,10 @@ inline void model_costs::validate(const std::string& where) const {
 
 inline model_costs read_costs(const std::filesystem::path& path) {
   using namespace detail;
-  const json j = parse_json(path);
-  const ctx c{path.string()};
-  if (!j.is_object()) c.fail("top level must be a JSON object");
-  if (j.value("format", std::string{}) != "prismaquant.costs") c.fail("\"format\" must be \"prismaquant.costs\"");
-  if (j.value("version", 0) != 1) c.fail("unsupported \"version\" (this reader knows 1)");
-  side_tensors side;
-  const side_tensors* sidep = nullptr;
-  if (j.contains("tensors")) {
-    side = side_tensors::read(path.parent_path() / string_field(j["tensors"], "tensors", c));
-    sidep = &side;
-  }
+  const document doc = open_document(path, "prismaquant.costs");
+  const json& j = doc.j;
+  const ctx& c = doc.c;
+  const side_tensors* sidep = doc.side_ptr();
   model_costs m;
   const json& L = need(j, "linears", c);
   if (!L.is_object()) c.fail("\"linears\" must be an object keyed by module name");
@@ -161,13 +154,7 @@ inline void write_costs(const std::filesystem::path& path, const model_costs& m,
     L[name] = std::move(e);
   }
   j["linears"] = std::move(L);
-  if (!side.empty()) {
-    auto sp = path;
-    sp.replace_extension(".safetensors");
-    j["tensors"] = sp.filename().string();
-    side.write(sp);
-  }
-  atomic_write(path, j.dump(1) + "\n");
+  write_document(path, std::move(j), side);
 }
 
 }  // namespace prismaquant::stats

@@ -52,17 +52,10 @@ inline exact_sum sum_from_json(const json& v, const std::string& name, const ctx
 // ---- reading ---------------------------------------------------------------------------------
 inline model_stats read_stats(const std::filesystem::path& path) {
   using namespace detail;
-  const json j = parse_json(path);
-  const ctx c{path.string()};
-  if (!j.is_object()) c.fail("top level must be a JSON object");
-  if (j.value("format", std::string{}) != "prismaquant.stats") c.fail("\"format\" must be \"prismaquant.stats\"");
-  if (j.value("version", 0) != 1) c.fail("unsupported \"version\" (this reader knows 1)");
-  side_tensors side;
-  const side_tensors* sidep = nullptr;
-  if (j.contains("tensors")) {
-    side = side_tensors::read(path.parent_path() / string_field(j["tensors"], "tensors", c));
-    sidep = &side;
-  }
+  const document doc = open_document(path, "prismaquant.stats");
+  const json& j = doc.j;
+  const ctx& c = doc.c;
+  const side_tensors* sidep = doc.side_ptr();
   model_stats m;
   if (j.contains("shards"))
     for (auto& s : j["shards"]) m.shards.push_back(string_field(s, "shards[]", c));
@@ -210,13 +203,7 @@ inline void write_stats(const std::filesystem::path& path, const model_stats& m,
     R[name] = std::move(e);
   }
   j["routers"] = std::move(R);
-  if (!side.empty()) {
-    auto sp = path;
-    sp.replace_extension(".safetensors");
-    j["tensors"] = sp.filename().string();
-    side.write(sp);
-  }
-  atomic_write(path, j.dump(1) + "\n");
+  write_document(path, std::move(j), side);
 }
 
 // Merge shards into one. Shards are combined in the order of their names (the first entry of

@@ -193,6 +193,40 @@ class side_tensors {
   std::map<std::string, std::vector<double>> t_;
 };
 
+// A stats or costs document: the parsed JSON, its error context, and the side tensors file it
+// names (if any), after checking "format" (e.g. "prismaquant.costs") and "version" 1.
+struct document {
+  json j;
+  ctx c;
+  side_tensors side;
+  bool has_side = false;
+  const side_tensors* side_ptr() const { return has_side ? &side : nullptr; }
+};
+
+inline document open_document(const std::filesystem::path& path, const std::string& format) {
+  document d{parse_json(path), ctx{path.string()}, {}, false};
+  if (!d.j.is_object()) d.c.fail("top level must be a JSON object");
+  if (d.j.value("format", std::string{}) != format) d.c.fail("\"format\" must be \"" + format + "\"");
+  if (d.j.value("version", 0) != 1) d.c.fail("unsupported \"version\" (this reader knows 1)");
+  if (d.j.contains("tensors")) {
+    d.side = side_tensors::read(path.parent_path() / string_field(d.j["tensors"], "tensors", d.c));
+    d.has_side = true;
+  }
+  return d;
+}
+
+// Writes a document: the side tensors (if any) to <path>.safetensors, named in "tensors", then
+// the JSON, each atomically.
+inline void write_document(const std::filesystem::path& path, json j, const side_tensors& side) {
+  if (!side.empty()) {
+    auto sp = path;
+    sp.replace_extension(".safetensors");
+    j["tensors"] = sp.filename().string();
+    side.write(sp);
+  }
+  atomic_write(path, j.dump(1) + "\n");
+}
+
 // A vector field is either an inline JSON array or {"tensor": "<name>"} in the side file.
 inline std::vector<double> read_vector(const json& v, const std::string& name, const ctx& c,
                                        const side_tensors* side) {
