@@ -163,6 +163,31 @@ int main() {
       for (void* p : dptr) cudaFree(p);
       cudaFree(dact);
     }
+  {  // a job group (fused siblings) shares the merge of its members' stats, as on the CPU
+    std::vector<host_weight> hw = {make(pq::dtype::BF16, 64, 256, false, 900), make(pq::dtype::BF16, 64, 256, true, 901)};
+    std::vector<pq::kernels::device_job> jobs;
+    std::vector<void*> dptr;
+    for (auto& w : hw) {
+      void* d = nullptr;
+      cudaMalloc(&d, w.bytes.size());
+      cudaMemcpy(d, w.bytes.data(), w.bytes.size(), cudaMemcpyHostToDevice);
+      dptr.push_back(d);
+      pq::kernels::device_job j;
+      j.weight = cost::to_plain(host_view(w));
+      j.weight.data = d;
+      j.group = 3;
+      jobs.push_back(j);
+    }
+    const auto shared = fm::measure_group({host_view(hw[0]), host_view(hw[1])});
+    const auto gpu = pq::kernels::evaluate_device<fm::format_list<fm::nvfp4>, cost::request<cost::stat::sse>>(jobs);
+    for (std::size_t t = 0; t < hw.size(); ++t) {
+      const double ref = cost::reference_stats<fm::nvfp4>(host_view(hw[t]), shared).sum_sq;
+      expect(std::fabs(gpu[t].formats[0].sse - ref) <= 2e-6 * ref + 1e-30,
+             "group member " + std::to_string(t) + " sse gpu=" + std::to_string(gpu[t].formats[0].sse) +
+                 " ref=" + std::to_string(ref));
+    }
+    for (void* p : dptr) cudaFree(p);
+  }
   std::printf("%s: %d failures\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;
 }
