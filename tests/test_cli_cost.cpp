@@ -82,6 +82,38 @@ TEST_CASE("cost: the costs file equals the scalar reference, with shared global 
   fs::remove_all(dir);
 }
 
+TEST_CASE("cost: --formats all measures every format the pass knows, each as its own name does") {
+  const auto dir = make_model();
+  const auto all = dir / "all.json", one = dir / "one.json";
+  const auto r = run_cli("cost --quiet --model " + dir.string() + " --formats all --out " + all.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto r1 = run_cli("cost --quiet --model " + dir.string() + " --formats INT3_ASYM,NVFP4A16 --out " + one.string());
+  REQUIRE(r1.code == 0);
+  const auto ca = pq::stats::read_costs(all), c1 = pq::stats::read_costs(one);
+  REQUIRE(ca.linears.size() == c1.linears.size());
+  for (const auto& [name, l] : c1.linears) {
+    const auto& la = ca.linears.at(name);
+    // every built-in format that can store the shape (the synthetic model's sources are all
+    // FP8 128x128 blocks, so FP8_SOURCE is among them)
+    std::size_t expected = 0;
+    pq::formats::all_formats::for_each([&]<class F>() {
+      try {
+        F::check_shape(l.out_features, l.in_features, name);
+        ++expected;
+        CHECK(la.formats.count(std::string(F::name)) == 1);
+      } catch (const pq::error&) {
+      }
+    });
+    CHECK(la.formats.size() == expected);
+    for (const auto& [f, c] : l.formats) {
+      CHECK(la.formats.at(f).sse == c.sse);
+      CHECK(la.formats.at(f).max_abs_err == c.max_abs_err);
+    }
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("cost: bad input is one clear line and a non-zero exit") {
   const auto dir = make_model();
   auto expect_error = [&](const std::string& args, const std::string& fragment) {

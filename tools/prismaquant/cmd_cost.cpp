@@ -2,8 +2,9 @@
 //
 // Streams over the checkpoint's shards and runs the fused cost pass (cost/engine.hpp) on every
 // Linear the model profile lists: FP8-block sources are dequantized in float32, fused siblings
-// (q/k/v, an expert's w1/w3) share one NVFP4 global scale, and every requested format is
-// measured in one read of each weight. Writes the documented costs file
+// (q/k/v, an expert's w1/w3) share one NVFP4 global scale (a job group: from the pass's own
+// pre-pass), and every requested format is measured in one read of each weight after that
+// pre-pass. LIST is comma-separated canonical names, or `all`. Writes the documented costs file
 // (docs/file-formats.md, keyed by the checkpoint's module names) atomically.
 //
 // Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
@@ -29,6 +30,11 @@ namespace pq = prismaquant;
 namespace {
 
 std::vector<std::string> split_formats(const std::string& list) {
+  if (list == "all") {  // every format the fused pass measures, in the library's order
+    std::vector<std::string> v;
+    pq::formats::all_formats::for_each([&]<class F>() { v.emplace_back(F::name); });
+    return v;
+  }
   std::vector<std::string> v;
   std::stringstream ss(list);
   std::string item;
@@ -207,7 +213,7 @@ const pq::tool::registration reg{
       };
       auto a = std::make_shared<args>();
       sub.add_option("--model", a->model, "checkpoint folder")->required();
-      sub.add_option("--formats", a->formats, "comma-separated canonical format names")->capture_default_str();
+      sub.add_option("--formats", a->formats, "comma-separated canonical format names, or all (every format the pass measures)")->capture_default_str();
       sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
           ->required();
       sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE");
