@@ -1,8 +1,8 @@
 #pragma once
-// The host SIMD twin of process_chunk_scalar (cost/chunk.hpp) for full 32-element chunks:
-// the same block params (the format's own scalar block_scale, once per block), the element
-// round trip as a batch (cost/simd.hpp, bit-exact), error statistics per lane.
-// Host-only (xsimd).
+// The host SIMD twin of process_chunk_scalar (cost/chunk.hpp) for a row's full 32-element
+// chunks: the same block params (simd_block_params, equal to the format's block_scale), the
+// element round trip as a batch (cost/simd.hpp, bit-exact), error statistics per lane — one
+// format at a time over the whole row. Host-only (xsimd).
 #include <prismaquant/cost/chunk.hpp>
 #include <prismaquant/cost/simd.hpp>
 
@@ -15,8 +15,8 @@ namespace prismaquant::cost::simd {
 inline constexpr int chunk_vectors = chunk_elems / width;
 static_assert(chunk_elems % width == 0 && 16 % width == 0, "the SIMD chunk needs 16 % lanes == 0");
 
-// Row accumulators: squared-error sums as W double lanes (a float partial over the chunk's
-// chunk_vectors elements per lane is added once per chunk), max |e| as a float batch.
+// Row accumulators: squared-error sums as W double lanes (a float partial per lane is added
+// once per span of chunks), max |e| as a float batch.
 template <std::size_t NF>
 struct row_accum_simd {
   alignas(64) double sse[NF][width] = {};
@@ -229,7 +229,8 @@ inline void process_row_format(const float* x, const float* act, std::int64_t n_
 }
 
 // Every format of the list over the row's full chunks. Formats that are exact on this tensor
-// are skipped; a format whose weight round trip is another's (weight_twin) copies its sums.
+// are skipped; a format whose weight round trip is another's (weight_round_trip_of) copies its
+// sums.
 template <class Fmts, class Req>
 inline void process_row_simd(const float* x, const float* act, std::int64_t n_chunks, const tensor_ctx<Fmts>& ctx,
                              const row_scratch<Fmts>& s, row_accum_simd<Fmts::size>& acc) {
