@@ -1,6 +1,8 @@
 #pragma once
-// Host SIMD (xsimd) twins of the formats' element round trips, bit-exact with the scalar
-// formats::round_trip<F> (tests/test_cost_simd.cpp checks every format on millions of values).
+// Host SIMD (xsimd) twins of the formats' element round trips, equal to the scalar
+// formats::round_trip<F> (tests/test_cost_simd.cpp checks every format on millions of values;
+// bit for bit except that a value rounding to zero may come back +0 where the codec keeps -0 —
+// the same number, the same error).
 //
 // Every seed format's element step is "minifloat RNE, saturating, of x / s, times s":
 //   NVFP4  e2m1, s = eff          MX*   elem, s = 2^e (x / s == x * (1/s) exactly)
