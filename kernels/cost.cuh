@@ -327,15 +327,7 @@ std::vector<cost::tensor_cost> evaluate_device(const std::vector<device_job>& jo
   }
   for (std::size_t t = 0; t < T; ++t) {
     dt& d = host[t];
-    formats::tensor_stats ts = own[t];
-    if (jobs[t].stats) {
-      ts = *jobs[t].stats;
-    } else if (jobs[t].group >= 0) {  // the group's merge, in job order (as the CPU pass)
-      std::optional<formats::tensor_stats> m;
-      for (std::size_t u = 0; u < T; ++u)
-        if (jobs[u].group == jobs[t].group && !jobs[u].stats) m = m ? formats::merge(*m, own[u]) : own[u];
-      ts = *m;
-    }
+    const formats::tensor_stats ts = cost::job_stats(std::span<const device_job>(jobs), std::span<const formats::tensor_stats>(own), t);
     Fmts::for_each([&](auto ic) {
       constexpr std::size_t I = decltype(ic)::value;
       using F = typename Fmts::template at<I>;

@@ -125,6 +125,8 @@ TEST_CASE("cost: bad input is one clear line and a non-zero exit") {
   };
   expect_error("--model " + dir.string() + " --formats NVFP4,NOPE --out " + (dir / "c.json").string(), "NOPE");
   expect_error("--model " + dir.string() + " --formats NVFP4,NVFP4 --out " + (dir / "c.json").string(), "twice");
+  // `all` stands alone: inside a list it is an unknown name
+  expect_error("--model " + dir.string() + " --formats all,NVFP4 --out " + (dir / "c.json").string(), "\"all\"");
   expect_error("--model " + (dir / "nowhere").string() + " --out " + (dir / "c.json").string(), "no such file");
   expect_error("--model " + dir.string() + " --stats " + (dir / "missing.json").string() + " --out " +
                    (dir / "c.json").string(),

@@ -83,6 +83,25 @@ fm::weight_view host_view(const host_weight& w) {
                                      w.scale_inv.empty() ? nullptr : w.scale_inv.data());
 }
 
+// w copied to the device (pointers appended to `owned`, freed by the caller), as a job.
+pq::kernels::device_job upload(const host_weight& w, std::vector<void*>& owned) {
+  void* d = nullptr;
+  cudaMalloc(&d, w.bytes.size());
+  cudaMemcpy(d, w.bytes.data(), w.bytes.size(), cudaMemcpyHostToDevice);
+  owned.push_back(d);
+  float* ds = nullptr;
+  if (!w.scale_inv.empty()) {
+    cudaMalloc(&ds, w.scale_inv.size() * 4);
+    cudaMemcpy(ds, w.scale_inv.data(), w.scale_inv.size() * 4, cudaMemcpyHostToDevice);
+    owned.push_back(ds);
+  }
+  pq::kernels::device_job j;
+  j.weight = cost::to_plain(host_view(w));
+  j.weight.data = d;
+  j.weight.scale_inv = ds;
+  return j;
+}
+
 }  // namespace
 
 int main() {
@@ -122,20 +141,7 @@ int main() {
         hw.push_back(make(dt, sh[0], sh[1], adv, ++seed));
       }
       for (auto& w : hw) {
-        void* d = nullptr;
-        cudaMalloc(&d, w.bytes.size());
-        cudaMemcpy(d, w.bytes.data(), w.bytes.size(), cudaMemcpyHostToDevice);
-        dptr.push_back(d);
-        float* ds = nullptr;
-        if (!w.scale_inv.empty()) {
-          cudaMalloc(&ds, w.scale_inv.size() * 4);
-          cudaMemcpy(ds, w.scale_inv.data(), w.scale_inv.size() * 4, cudaMemcpyHostToDevice);
-          dptr.push_back(ds);
-        }
-        pq::kernels::device_job j;
-        j.weight = cost::to_plain(host_view(w));
-        j.weight.data = d;
-        j.weight.scale_inv = ds;
+        pq::kernels::device_job j = upload(w, dptr);
         j.act = dact;
         jobs.push_back(j);
       }
@@ -168,13 +174,7 @@ int main() {
     std::vector<pq::kernels::device_job> jobs;
     std::vector<void*> dptr;
     for (auto& w : hw) {
-      void* d = nullptr;
-      cudaMalloc(&d, w.bytes.size());
-      cudaMemcpy(d, w.bytes.data(), w.bytes.size(), cudaMemcpyHostToDevice);
-      dptr.push_back(d);
-      pq::kernels::device_job j;
-      j.weight = cost::to_plain(host_view(w));
-      j.weight.data = d;
+      pq::kernels::device_job j = upload(w, dptr);
       j.group = 3;
       jobs.push_back(j);
     }

@@ -263,8 +263,8 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
 // ---------------------------------------------------------------- the pass
 namespace detail {
 
-// A job after its pre-pass: the block ranges, and the tensor stats the formats will be
-// prepared with (its own, the caller's, or its group's merge).
+// A job after its pre-pass: the block ranges, and its own tensor stats (the formats are
+// prepared with cost::job_stats: these, the caller's, or its group's merge).
 template <class Fmts>
 struct prepared_job {
   std::string name;
@@ -284,7 +284,6 @@ prepared_job<Fmts> prepare_job(const job& jb, thread_pool& pool, const options& 
   prepass<Fmts>(p.w, p.name, pool, opt.rows_per_task, p.pre);
   p.ts.amax = p.pre.tensor.amax();
   p.ts.source = p.w.type == weight_dtype::fp8_e4m3_block128 ? dtype::F32 : jb.weight.type;
-  if (jb.stats) p.ts = *jb.stats;
   return p;
 }
 
@@ -376,23 +375,19 @@ std::vector<tensor_cost> evaluate(std::span<const job> jobs, const options& opt 
   std::vector<tensor_cost> out;
   out.reserve(jobs.size());
   std::vector<std::optional<detail::prepared_job<Fmts>>> prep(jobs.size());
+  std::vector<formats::tensor_stats> own(jobs.size());
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     if (!prep[i]) {
-      const std::int32_t g = jobs[i].group;
-      if (g >= 0 && !jobs[i].stats) {
-        // A group's pre-passes first (its members are read once for them), then one merged
-        // tensor_stats for all of them, as formats::measure_group gives.
-        std::optional<formats::tensor_stats> merged;
-        for (std::size_t j = i; j < jobs.size(); ++j) {
-          if (jobs[j].group != g || jobs[j].stats) continue;
-          prep[j] = detail::prepare_job<Fmts, Req>(jobs[j], pool, opt);
-          merged = merged ? formats::merge(*merged, prep[j]->ts) : prep[j]->ts;
-        }
-        for (std::size_t j = i; j < jobs.size(); ++j)
-          if (jobs[j].group == g && !jobs[j].stats) prep[j]->ts = *merged;
-      } else {
-        prep[i] = detail::prepare_job<Fmts, Req>(jobs[i], pool, opt);
+      // A group's pre-passes all come first (its members are read once for them), so that the
+      // merge of their stats is known before any of them is measured.
+      std::vector<std::size_t> members{i};
+      for (std::size_t j = i + 1; j < jobs.size(); ++j)
+        if (in_group_of(jobs[j], jobs[i])) members.push_back(j);
+      for (std::size_t j : members) {
+        prep[j] = detail::prepare_job<Fmts, Req>(jobs[j], pool, opt);
+        own[j] = prep[j]->ts;
       }
+      for (std::size_t j : members) prep[j]->ts = job_stats(jobs, std::span<const formats::tensor_stats>(own), j);
     }
     out.push_back(detail::evaluate_prepared<Fmts, Req>(jobs[i], *prep[i], pool, opt));
     prep[i].reset();

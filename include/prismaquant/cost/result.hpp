@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,24 @@ struct job {
   // taken from the pass's own pre-pass, so no extra read of the weights. -1: no group.
   std::int32_t group = -1;
 };
+
+// The one rule for the stats job t's formats are prepared with, for CPU jobs and CUDA
+// device_jobs alike: the caller's job.stats if set; else, in a group (group >= 0), the merge
+// (formats::merge) of the own stats of every job of that group without stats, in job order;
+// else its own. own[u] must hold job u's own (pre-pass) stats for every job that rule reads.
+template <class Job>
+bool in_group_of(const Job& a, const Job& b) noexcept {
+  return a.group >= 0 && a.group == b.group && !a.stats && !b.stats;
+}
+template <class Job>
+formats::tensor_stats job_stats(std::span<const Job> jobs, std::span<const formats::tensor_stats> own, std::size_t t) {
+  if (jobs[t].stats) return *jobs[t].stats;
+  if (jobs[t].group < 0) return own[t];
+  std::optional<formats::tensor_stats> m;
+  for (std::size_t u = 0; u < jobs.size(); ++u)
+    if (in_group_of(jobs[u], jobs[t])) m = m ? formats::merge(*m, own[u]) : own[u];
+  return *m;
+}
 
 struct format_cost {
   std::string_view format;

@@ -97,10 +97,7 @@ inline model_costs read_costs(const std::filesystem::path& path) {
     const ctx cl = c.sub("linears[\"" + name + "\"]");
     linear_costs l;
     l.name = name;
-    const json& shape = need(e, "shape", cl);
-    if (!shape.is_array() || shape.size() != 2) cl.fail("\"shape\" must be [out_features, in_features]");
-    l.out_features = positive_int(shape[0], "shape[0]", cl);
-    l.in_features = positive_int(shape[1], "shape[1]", cl);
+    read_shape(e, cl, l.out_features, l.in_features);
     const json& F = need(e, "formats", cl);
     if (!F.is_object() || F.empty()) cl.fail("\"formats\" must be a non-empty object keyed by format name");
     for (auto& [fmt, fe] : F.items()) {

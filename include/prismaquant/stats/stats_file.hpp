@@ -66,10 +66,7 @@ inline model_stats read_stats(const std::filesystem::path& path) {
       const ctx cl = c.sub("linears[\"" + name + "\"]");
       linear_stats s;
       s.name = name;
-      const json& shape = need(e, "shape", cl);
-      if (!shape.is_array() || shape.size() != 2) cl.fail("\"shape\" must be [out_features, in_features]");
-      s.out_features = positive_int(shape[0], "shape[0]", cl);
-      s.in_features = positive_int(shape[1], "shape[1]", cl);
+      read_shape(e, cl, s.out_features, s.in_features);
       try {
         s.source_dtype = parse_dtype(string_field(need(e, "source_dtype", cl), "source_dtype", cl));
       } catch (const error& ex) {

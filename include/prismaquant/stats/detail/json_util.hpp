@@ -193,6 +193,14 @@ class side_tensors {
   std::map<std::string, std::vector<double>> t_;
 };
 
+// A Linear's "shape": [out_features, in_features], both positive.
+inline void read_shape(const json& e, const ctx& c, std::int64_t& out_features, std::int64_t& in_features) {
+  const json& shape = need(e, "shape", c);
+  if (!shape.is_array() || shape.size() != 2) c.fail("\"shape\" must be [out_features, in_features]");
+  out_features = positive_int(shape[0], "shape[0]", c);
+  in_features = positive_int(shape[1], "shape[1]", c);
+}
+
 // A stats or costs document: the parsed JSON, its error context, and the side tensors file it
 // names (if any), after checking "format" (e.g. "prismaquant.costs") and "version" 1.
 struct document {
