@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace pq = prismaquant;
@@ -28,6 +29,11 @@ namespace fm = prismaquant::formats;
 namespace cost = prismaquant::cost;
 
 namespace {
+
+// The instruction set this binary's pass runs with (cost/simd_arch.hpp): the best one it is
+// compiled for. scripts/bench-isa.sh builds one binary per x86-64 level.
+using arch = cost::simd::default_arch;
+static_assert(!std::is_same_v<arch, cost::simd::scalar>, "bench_cost needs an xsimd architecture");
 
 bool smoke() {
   const char* s = std::getenv("PQ_BENCH_SMOKE");
@@ -146,11 +152,13 @@ void bare_loop(benchmark::State& st, shape_spec sp) {
       std::vector<double> out(static_cast<std::size_t>((w.rows + 15) / 16));
       pool.parallel_for(static_cast<std::int64_t>(out.size()), [&](std::int64_t t) {
         std::vector<float> buf(static_cast<std::size_t>(w.cols));
-        cost::simd::vf acc(0.0f);
+        using vf = cost::simd::vf<arch>;
+        constexpr int W = cost::simd::width_of<arch>;
+        vf acc(0.0f);
         for (std::int64_t r = t * 16; r < std::min(w.rows, t * 16 + 16); ++r) {
-          const float* x = cost::detail::load_row(w, r, buf.data());
-          for (std::int64_t j = 0; j + cost::simd::width <= w.cols; j += cost::simd::width) {
-            const auto v = cost::simd::vf::load_unaligned(x + j);
+          const float* x = cost::detail::load_row<arch>(w, r, buf.data());
+          for (std::int64_t j = 0; j + W <= w.cols; j += W) {
+            const auto v = vf::load_unaligned(x + j);
             acc = acc + v * v;
           }
         }
@@ -185,6 +193,7 @@ void register_each(fm::format_list<F...>, const shape_spec& sp) {
 }
 
 const int registered = [] {
+  benchmark::AddCustomContext("isa", cost::simd::level_name<arch>());
   register_each(fm::all_formats{}, shapes().front());
   for (const auto& sp : shapes()) {
     const std::string n = sp.name;

@@ -1,17 +1,20 @@
 // The host SIMD round trips (cost/simd.hpp) and their scalar twins (cost/element.hpp) against
-// the formats' own scalar round trip
-// (formats::round_trip<F>): bit-exact on random, tie, tiny, huge and edge values, for every
-// built-in format and every MX scale-rule variant.
+// the formats' own scalar round trip (formats::round_trip<F>): bit-exact on random, tie, tiny,
+// huge and edge values, for every built-in format and every MX scale-rule variant, at every
+// SIMD width this build has (cost/simd_arch.hpp: the ISA levels compiled in and run by this CPU).
 #include <prismaquant/cost/element.hpp>
 #include <prismaquant/cost/simd.hpp>
 #include <prismaquant/formats/list.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace pq = prismaquant;
@@ -23,12 +26,23 @@ using all_tuple = as_tuple<fm::all_formats>::type;
 using variants_tuple = as_tuple<fm::mx_rule_variants>::type;
 
 static std::uint32_t bits_of(float f) { std::uint32_t u; std::memcpy(&u, &f, 4); return u; }
+
+// f.template operator()<A>() for every xsimd architecture of the build that this CPU runs.
+template <class Fn>
+static void for_each_arch(Fn&& f) {
+  pq::cost::simd::level_archs([&]<class A>() {
+    if constexpr (!std::is_same_v<A, pq::cost::simd::scalar>)
+      if (pq::cost::simd::cpu_has<A>()) f.template operator()<A>();
+  });
+}
 static float from_bits(std::uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
 // Values that probe the rounding: random magnitudes over the whole float32 range, values on
 // and next to every grid tie of the scaled element, zeros of both signs, subnormals.
-template <class F>
+template <class F, class A>
 static void check_format() {
+  namespace simd = pq::cost::simd;
+  constexpr int W = simd::width_of<A>;
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   std::uniform_int_distribution<int> expo(-40, 40);
@@ -77,12 +91,12 @@ static void check_format() {
       }
       xs.push_back(0.0f); xs.push_back(-0.0f); xs.push_back(from_bits(1)); xs.push_back(-from_bits(0x007FFFFF));
       xs.push_back(3.4028235e38f); xs.push_back(-3.4028235e38f);
-      while (xs.size() % pq::cost::simd::width) xs.push_back(0.0f);
-      for (std::size_t i = 0; i < xs.size(); i += pq::cost::simd::width) {
-        const auto y = pq::cost::simd::simd_round_trip<F>::apply(bp, pq::cost::simd::vf::load_unaligned(&xs[i]));
-        alignas(64) float out[pq::cost::simd::width];
+      while (xs.size() % W) xs.push_back(0.0f);
+      for (std::size_t i = 0; i < xs.size(); i += W) {
+        const auto y = simd::simd_round_trip<F>::apply(bp, simd::vf<A>::load_unaligned(&xs[i]));
+        alignas(64) float out[W];
         y.store_aligned(out);
-        for (int k = 0; k < pq::cost::simd::width; ++k) {
+        for (int k = 0; k < W; ++k) {
           const float ref = fm::round_trip<F>(bp, xs[i + k]);
           ++checked;
           // equal values (+0 == -0 allowed only when both are zeros; the error is the same)
@@ -104,23 +118,24 @@ static void check_format() {
       }
     }
   }
-  INFO(F::name << " vectorised=" << pq::cost::simd::simd_round_trip<F>::vectorised << " checked " << checked);
+  INFO(F::name << " at " << simd::level_name<A>() << " vectorised=" << simd::simd_round_trip<F>::vectorised
+               << " checked " << checked);
   CHECK(checked > 10000);
   CHECK(mismatches == 0);
 }
 
 TEMPLATE_LIST_TEST_CASE("SIMD round trip equals the scalar format math", "[cost][simd]", all_tuple) {
   STATIC_REQUIRE(pq::cost::simd::simd_round_trip<TestType>::vectorised);
-  check_format<TestType>();
+  for_each_arch([]<class A>() { check_format<TestType, A>(); });
 }
 
 TEMPLATE_LIST_TEST_CASE("SIMD round trip equals the scalar format math (MX rule variants)", "[cost][simd]",
                         variants_tuple) {
-  check_format<TestType>();
+  for_each_arch([]<class A>() { check_format<TestType, A>(); });
 }
 
-TEMPLATE_LIST_TEST_CASE("SIMD block params equal the scalar block_scale", "[cost][simd]", all_tuple) {
-  using F = TestType;
+template <class F, class A>
+static void check_block_params() {
   std::mt19937 rng(99);
   std::uniform_real_distribution<float> uni(0.0f, 1.0f);
   std::uniform_int_distribution<int> expo(-60, 30);
@@ -139,7 +154,8 @@ TEMPLATE_LIST_TEST_CASE("SIMD block params equal the scalar block_scale", "[cost
         if (b % 11 == 5) { lo.back() = -0x1p-140f; hi.back() = 0x1p-133f; }  // float32 subnormals
       }
       std::vector<typename F::block_params> out(lo.size());
-      pq::cost::simd::simd_block_params<F>::compute(tp, lo.data(), hi.data(), static_cast<std::int64_t>(lo.size()), out.data());
+      pq::cost::simd::simd_block_params<F>::template compute<A>(tp, lo.data(), hi.data(),
+                                                                static_cast<std::int64_t>(lo.size()), out.data());
       for (std::size_t b = 0; b < lo.size(); ++b) {
         const auto ref = F::block_scale(tp, fm::block_range{lo[b], hi[b]});
         ++n;
@@ -155,66 +171,94 @@ TEMPLATE_LIST_TEST_CASE("SIMD block params equal the scalar block_scale", "[cost
         }
       }
     }
-  INFO(F::name << " vectorised=" << pq::cost::simd::simd_block_params<F>::vectorised);
+  INFO(F::name << " at " << pq::cost::simd::level_name<A>()
+               << " vectorised=" << pq::cost::simd::simd_block_params<F>::vectorised);
   CHECK(n > 2000);
   CHECK(bad == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("SIMD block params equal the scalar block_scale", "[cost][simd]", all_tuple) {
+  for_each_arch([]<class A>() { check_block_params<TestType, A>(); });
 }
 
 // The element rounding itself, over a stride of all 2^32 float32 bit patterns (NaN excluded;
 // +-inf saturate): SIMD minifloat_round<Elem> against Elem::from_float(y).to_float(), and the
 // CT double rounding round_via<Elem, bf16 | f16> against the scalar round_through and cast. Numeric equality (a value rounding to zero may come back +0 where the codec gives -0).
 using elem_tuple = std::tuple<pq::fp4_e2m1, pq::fp6_e2m3, pq::fp6_e3m2, pq::fp8_e4m3, pq::fp8_e5m2, pq::fp16, pq::bf16>;
-TEMPLATE_LIST_TEST_CASE("SIMD minifloat rounding equals the scalar codec", "[cost][simd]", elem_tuple) {
+// The values of a block: the codec's results once (and the scalar twins checked against them),
+// then every SIMD width against those.
+template <class TestType>
+static void check_rounding() {
   namespace simd = pq::cost::simd;
   constexpr std::uint64_t stride = 251;  // prime: every exponent, and mantissas of every residue
-  alignas(64) float in[simd::width], out[simd::width], out2[simd::width], out3[simd::width];
+  constexpr bool cast_ok = TestType::max_finite() <= 57344.0f;  // round_via is defined for such casts
+  constexpr std::size_t block = 4096;
+  std::vector<float> in, ref, ref2, ref3;
   std::int64_t bad = 0, checked = 0;
-  int n = 0;
+  std::vector<std::string> widths;
   auto flush = [&] {
-    const auto y = simd::vf::load_aligned(in);
-    simd::minifloat_round<TestType>(y).store_aligned(out);
-    if constexpr (TestType::max_finite() <= 57344.0f) {
-      simd::round_via<TestType, pq::dtype::BF16>(y).store_aligned(out2);
-      simd::round_via<TestType, pq::dtype::F16>(y).store_aligned(out3);
-    }
-    for (int k = 0; k < n; ++k) {
-      const float ref = TestType::from_float(in[k]).to_float();
+    const std::size_t n = in.size();
+    ref.resize(n);
+    ref2.resize(n);
+    ref3.resize(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      ref[k] = TestType::from_float(in[k]).to_float();
+      ref2[k] = TestType::from_float(fm::detail::round_through(pq::dtype::BF16, in[k])).to_float();
+      ref3[k] = TestType::from_float(fm::detail::round_through(pq::dtype::F16, in[k])).to_float();
       if constexpr (TestType::max_finite() <= 65504.0f) {  // the scalar twins (not bf16: EMAX 127)
-        const float e1 = pq::cost::element::minifloat_round<TestType>(in[k]);
-        bool ok = e1 == ref;
-        if constexpr (TestType::max_finite() <= 57344.0f)
-          ok = ok &&
-               pq::cost::element::round_via<TestType>(pq::dtype::BF16, in[k]) ==
-                   TestType::from_float(fm::detail::round_through(pq::dtype::BF16, in[k])).to_float() &&
-               pq::cost::element::round_via<TestType>(pq::dtype::F16, in[k]) ==
-                   TestType::from_float(fm::detail::round_through(pq::dtype::F16, in[k])).to_float();
+        bool ok = pq::cost::element::minifloat_round<TestType>(in[k]) == ref[k];
+        if constexpr (cast_ok)
+          ok = ok && pq::cost::element::round_via<TestType>(pq::dtype::BF16, in[k]) == ref2[k] &&
+               pq::cost::element::round_via<TestType>(pq::dtype::F16, in[k]) == ref3[k];
         if (!ok && ++bad <= 5) WARN("scalar element twin differs at x=" << in[k]);
       }
-      const float ref2 = TestType::from_float(fm::detail::round_through(pq::dtype::BF16, in[k])).to_float();
-      const float ref3 = TestType::from_float(fm::detail::round_through(pq::dtype::F16, in[k])).to_float();
-      const bool cast_ok = TestType::max_finite() <= 57344.0f;  // round_via is defined for such casts
-      if (!(out[k] == ref) || (cast_ok && (!(out2[k] == ref2) || !(out3[k] == ref3)))) {
-        if (++bad <= 5)
-          WARN("x=" << in[k] << " (0x" << std::hex << bits_of(in[k]) << std::dec << "): " << out[k] << " vs " << ref
-                    << ", via bf16 " << out2[k] << " vs " << ref2 << ", via f16 " << out3[k] << " vs " << ref3);
-      }
-      ++checked;
     }
-    n = 0;
+    for_each_arch([&]<class A>() {
+      constexpr int W = simd::width_of<A>;
+      alignas(64) float x[W], out[W], out2[W], out3[W];
+      for (std::size_t k0 = 0; k0 < n; k0 += W) {
+        const int m = static_cast<int>(std::min<std::size_t>(W, n - k0));
+        for (int k = 0; k < W; ++k) x[k] = k < m ? in[k0 + static_cast<std::size_t>(k)] : 0.0f;
+        const auto y = simd::vf<A>::load_aligned(x);
+        simd::minifloat_round<TestType>(y).store_aligned(out);
+        if constexpr (cast_ok) {
+          simd::round_via<TestType, pq::dtype::BF16>(y).store_aligned(out2);
+          simd::round_via<TestType, pq::dtype::F16>(y).store_aligned(out3);
+        }
+        for (int k = 0; k < m; ++k) {
+          const std::size_t i = k0 + static_cast<std::size_t>(k);
+          if (!(out[k] == ref[i]) || (cast_ok && (!(out2[k] == ref2[i]) || !(out3[k] == ref3[i])))) {
+            if (++bad <= 5)
+              WARN(simd::level_name<A>() << " x=" << x[k] << " (0x" << std::hex << bits_of(x[k]) << std::dec
+                                         << "): " << out[k] << " vs " << ref[i] << ", via bf16 " << out2[k] << " vs "
+                                         << ref2[i] << ", via f16 " << out3[k] << " vs " << ref3[i]);
+          }
+          ++checked;
+        }
+      }
+      if (widths.size() < 8 && std::find(widths.begin(), widths.end(), simd::level_name<A>()) == widths.end())
+        widths.emplace_back(simd::level_name<A>());
+    });
+    in.clear();
   };
   for (std::uint64_t b = 0; b < (1ull << 32); b += stride) {
     const float f = from_bits(static_cast<std::uint32_t>(b));
     if (std::isnan(f)) continue;
-    in[n++] = f;
-    if (n == simd::width) flush();
+    in.push_back(f);
+    if (in.size() == block) flush();
   }
   for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, TestType::max_finite(), -TestType::max_finite(), 65504.0f,
-                  65520.0f, 65536.0f, -65536.0f, 3.4e38f}) {
-    in[n++] = f;
-    if (n == simd::width) flush();
-  }
-  if (n) flush();
-  INFO(checked << " values");
-  CHECK(checked > 17000000);
+                  65520.0f, 65536.0f, -65536.0f, 3.4e38f})
+    in.push_back(f);
+  flush();
+  std::string names;
+  for (const auto& w : widths) names += (names.empty() ? "" : ", ") + w;
+  INFO(checked << " values at " << names);
+  CHECK(checked > 17000000 * static_cast<std::int64_t>(widths.size()));
+  CHECK(!widths.empty());
   CHECK(bad == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("SIMD minifloat rounding equals the scalar codec", "[cost][simd]", elem_tuple) {
+  check_rounding<TestType>();
 }

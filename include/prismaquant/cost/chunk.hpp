@@ -9,8 +9,8 @@
 //                 starting from {0,0} like formats::block_range), or the pre-pass block
 //   elements      y = element_round_trip<F>(bp, x)  (cost/element.hpp: equal to the format's
 //                 own formats::round_trip, with float rounding instead of encode + decode)
-//   statistics    e = x - y (float32): e² summed in float over the chunk, then added to a
-//                 double; a_j·e² likewise; max |e| — only what the request asks for.
+//   statistics    e = x - y (float32): e² (rounded to float32) summed in float over the chunk,
+//                 then added to a double; a_j·e² likewise; max |e| — only what the request asks for.
 #include <prismaquant/cost/element.hpp>
 #include <prismaquant/cost/format_list.hpp>
 #include <prismaquant/cost/plain_weight.hpp>
@@ -32,6 +32,27 @@ struct tensor_ctx {
   bool identity[Fmts::size] = {};
 };
 
+// v as computed, rounded to float32. Host compilers contract a product into an FMA with the
+// operation that uses it (GCC across statements, by default, where the target has FMA), which
+// skips the product's rounding and makes the sums depend on the ISA; an empty asm statement
+// taking v as an in/out register operand hides it from the optimiser at no cost (cost/simd_arch.hpp,
+// simd::fence, is the batch twin). On the device nvcc may contract (-fmad=true): the kernel's
+// sums are compared with the reference within a tolerance, not bit for bit.
+PQ_HD inline float fence(float v) noexcept {
+#if defined(__CUDA_ARCH__)
+  return v;
+#else
+#if defined(__GNUC__) && defined(__x86_64__)
+  asm("" : "+x"(v));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(v));
+#elif defined(__GNUC__)
+  asm("" : "+m"(v));
+#endif
+  return v;
+#endif
+}
+
 // x - y where y is a round-trip result. The subtraction must see y as the float32 the format
 // produced: without a barrier, compilers contract y = q * s; x - y into fma(-q, s, x) (GCC
 // for the host by default, nvcc's -fmad=true for the device), which skips the rounding of
@@ -40,15 +61,7 @@ PQ_HD inline float sub_rounded(float x, float y) noexcept {
 #if defined(__CUDA_ARCH__)
   return __fsub_rn(x, y);  // never merged into an fma
 #else
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  asm("" : "+x"(y));
-#elif defined(__GNUC__) && defined(__aarch64__)
-  asm("" : "+w"(y));
-#else
-  volatile float vy = y;
-  y = vy;
-#endif
-  return x - y;
+  return x - fence(y);
 #endif
 }
 
@@ -102,8 +115,9 @@ PQ_HD inline void process_chunk_scalar(const float* x, int n_dyn, const float* a
     [[maybe_unused]] float sq = 0.0f, asq = 0.0f, mx = acc.max_abs[I];
     auto element = [&](const typename F::block_params& bp, int j) {
       const float e = sub_rounded(x[j], element_round_trip<F>(bp, x[j]));
-      if constexpr (Req::any_sse) sq += e * e;
-      if constexpr (Req::act_sse) asq += act[j] * (e * e);
+      [[maybe_unused]] const float e2 = fence(e * e);  // products rounded on the host (fence)
+      if constexpr (Req::any_sse) sq += e2;
+      if constexpr (Req::act_sse) asq += fence(act[j] * e2);
       if constexpr (Req::max_abs) {
         const float ae = e < 0.0f ? -e : e;
         mx = ae > mx ? ae : mx;

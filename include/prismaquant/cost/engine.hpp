@@ -17,18 +17,26 @@
 // accumulating only the requested statistics. Formats exact on the tensor are skipped; a
 // format whose weight round trip is another's (weight_round_trip_of) reuses its sums.
 //
-// Accumulation: squared errors are formed in float32 (as the formats' reference does), summed
-// in float per SIMD lane over one span of 4 chunks (one partial sum of 4 per vector of a
-// chunk, those summed pairwise: 16 elements per lane with AVX), then accumulated in double per
-// lane, lanes summed in double at the end of a row (all terms are >= 0, so the float partials
-// are within a few ulps); totals are the double sum of row sums in row order. Each row is computed by one thread and the rows are reduced in row order, so
-// results are bit-identical run to run, for any thread count and any rows_per_task.
+// Accumulation (cost/row_scalar.hpp defines the order): squared errors are formed in float32
+// (as the formats' reference does), summed in float per element position over a span of 4
+// chunks, reduced by a fixed tree to 8 lanes accumulated in double, the lanes summed in double at
+// the end of a row (all terms are >= 0, so the float partials are within a few ulps); totals
+// are the double sum of row sums in row order. The order does not depend on the SIMD width and
+// no product is contracted into an FMA, so results are bit-identical on every instruction set
+// (SSE, AVX2, AVX-512, NEON, scalar); each row is computed by one thread and the rows are
+// reduced in row order, so they are bit-identical run to run too, for any thread count and any
+// rows_per_task.
+//
+// Instruction set: evaluate<Fmts, Req, A> runs the pass with xsimd architecture A, by default
+// simd::default_arch (the best one the caller's translation unit is compiled for); simd::scalar
+// runs the scalar definition.
 #include <prismaquant/cost/chunk.hpp>
 #include <prismaquant/cost/format_list.hpp>
 #include <prismaquant/cost/parallel.hpp>
 #include <prismaquant/cost/plain_weight.hpp>
 #include <prismaquant/cost/request.hpp>
 #include <prismaquant/cost/result.hpp>
+#include <prismaquant/cost/row_scalar.hpp>
 #include <prismaquant/cost/simd_chunk.hpp>
 #include <prismaquant/formats/encode.hpp>
 #include <prismaquant/formats/weight_view.hpp>
@@ -41,11 +49,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
-
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
 
 namespace prismaquant::cost {
 
@@ -53,8 +58,10 @@ namespace detail {
 
 // ---------------------------------------------------------------- row conversion
 // Row r of w as float32 into out[0..cols); returns out, or the row itself for F32.
-// Exact: bf16/f16 widen exactly; fp8 decodes exactly and is multiplied once by its float32
-// block multiplier, as formats::weight_view::at does.
+// Exact: bf16/f16 widen exactly (f16 with A's conversion instruction, simd::widen_f16); fp8
+// decodes exactly and is multiplied once by its float32 block multiplier, as
+// formats::weight_view::at does.
+template <class A = simd::default_arch>
 inline const float* load_row(const plain_weight& w, std::int64_t r, float* out) noexcept {
   const std::int64_t n = w.cols;
   switch (w.type) {
@@ -65,16 +72,9 @@ inline const float* load_row(const plain_weight& w, std::int64_t r, float* out) 
         out[j] = prismaquant::detail::bit_cast<float>(static_cast<std::uint32_t>(p[j]) << 16);
       return out;
     }
-    case weight_dtype::f16: {
-      const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data) + r * n;
-      std::int64_t j = 0;
-#if defined(__F16C__)
-      for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j))));
-#endif
-      for (; j < n; ++j) out[j] = fp16::from_bits(p[j]).to_float();
+    case weight_dtype::f16:
+      simd::widen_f16<A>(static_cast<const std::uint16_t*>(w.data) + r * n, n, out);
       return out;
-    }
     case weight_dtype::fp8_e4m3_block128: {
       const std::uint8_t* p = static_cast<const std::uint8_t*>(w.data) + r * n;
       const float* s = w.scale_inv + (r / w.fp8_block) * w.scale_cols();
@@ -142,7 +142,54 @@ constexpr std::int64_t prepass_granularity() {
   return all128 ? 128 : chunk_elems;
 }
 
-template <class Fmts>
+// One scan of a row: the ranges of its spans of gran columns into cr[], and whether it is
+// finite (the largest |x| bit pattern below inf's; min and max would not keep a NaN).
+template <class A>
+inline bool scan_row(const float* x, std::int64_t cols, std::int64_t gran, formats::block_range* cr) noexcept {
+  const std::int64_t n_spans = (cols + gran - 1) / gran;
+  std::uint32_t top_tail = 0;
+  if constexpr (std::is_same_v<A, simd::scalar>) {
+    for (std::int64_t k = 0; k < n_spans; ++k) {
+      formats::block_range rr{};
+      for (std::int64_t c = k * gran; c < std::min(cols, k * gran + gran); ++c) {
+        top_tail = std::max(top_tail, prismaquant::detail::bit_cast<std::uint32_t>(x[c]) & 0x7FFFFFFFu);
+        rr.add(x[c]);
+      }
+      cr[k] = rr;
+    }
+    return top_tail < 0x7F800000u;
+  } else {
+    using vf = simd::vf<A>;
+    using vu = simd::vu<A>;
+    constexpr int W = simd::width_of<A>;
+    vu top(0u);
+    for (std::int64_t k = 0; k < n_spans; ++k) {
+      const std::int64_t c0 = k * gran, c1 = std::min(cols, c0 + gran);
+      std::int64_t c = c0;
+      formats::block_range rr{};
+      if (c1 - c0 >= W) {
+        vf lo = vf::load_unaligned(x + c), hi = lo;
+        top = xsimd::max(top, simd::as_u(simd::vabs(lo)));
+        for (c += W; c + W <= c1; c += W) {
+          const vf v = vf::load_unaligned(x + c);
+          lo = xsimd::min(lo, v);
+          hi = xsimd::max(hi, v);
+          top = xsimd::max(top, simd::as_u(simd::vabs(v)));
+        }
+        rr.add(simd::hmin(lo));
+        rr.add(simd::hmax(hi));
+      }
+      for (; c < c1; ++c) {
+        top_tail = std::max(top_tail, prismaquant::detail::bit_cast<std::uint32_t>(x[c]) & 0x7FFFFFFFu);
+        rr.add(x[c]);
+      }
+      cr[k] = rr;
+    }
+    return !xsimd::any(top >= vu(0x7F800000u)) && top_tail < 0x7F800000u;
+  }
+}
+
+template <class Fmts, class A = simd::default_arch>
 void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, std::int64_t rows_per_task,
              prepass_result<Fmts>& out) {
   constexpr std::size_t NF = Fmts::size;
@@ -181,34 +228,8 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
     const std::int64_t r0 = t * task_rows, r1 = std::min(w.rows, r0 + task_rows);
     for (std::int64_t r = r0; r < r1; ++r) {
       if (r + 1 < r1) prefetch_row(w, r + 1);
-      const float* x = load_row(w, r, buf.data());
-      // One scan: span ranges, and the largest |x| bit pattern (>= inf's means NaN/Inf; min
-      // and max would not keep a NaN).
-      simd::vu top(0u);
-      std::uint32_t top_tail = 0;
-      for (std::int64_t k = 0; k < n_chunks; ++k) {
-        const std::int64_t c0 = k * gran, c1 = std::min(w.cols, c0 + gran);
-        std::int64_t c = c0;
-        formats::block_range rr{};
-        if (c1 - c0 >= simd::width) {
-          simd::vf lo = simd::vf::load_unaligned(x + c), hi = lo;
-          top = xsimd::max(top, simd::as_u(simd::vabs(lo)));
-          for (c += simd::width; c + simd::width <= c1; c += simd::width) {
-            const simd::vf v = simd::vf::load_unaligned(x + c);
-            lo = xsimd::min(lo, v);
-            hi = xsimd::max(hi, v);
-            top = xsimd::max(top, simd::as_u(simd::vabs(v)));
-          }
-          rr.add(simd::hmin(lo));
-          rr.add(simd::hmax(hi));
-        }
-        for (; c < c1; ++c) {
-          top_tail = std::max(top_tail, prismaquant::detail::bit_cast<std::uint32_t>(x[c]) & 0x7FFFFFFFu);
-          rr.add(x[c]);
-        }
-        cr[static_cast<std::size_t>(k)] = rr;
-      }
-      if (xsimd::any(top >= simd::vu(0x7F800000u)) || top_tail >= 0x7F800000u) {
+      const float* x = load_row<A>(w, r, buf.data());
+      if (!scan_row<A>(x, w.cols, gran, cr.data())) {
         bad_row[static_cast<std::size_t>(t)] = r;
         return;
       }
@@ -237,7 +258,7 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
     if (bad_row[static_cast<std::size_t>(t)] >= 0) {
       std::vector<float> buf(static_cast<std::size_t>(w.cols));
       const std::int64_t r = bad_row[static_cast<std::size_t>(t)];
-      const float* x = load_row(w, r, buf.data());
+      const float* x = load_row<A>(w, r, buf.data());
       for (std::int64_t j = 0; j < w.cols; ++j)
         if (!std::isfinite(x[j]))
           throw error(name, std::string(std::isnan(x[j]) ? "NaN" : "Inf") + " at [" + std::to_string(r) + ", " +
@@ -273,7 +294,7 @@ struct prepared_job {
   formats::tensor_stats ts;
 };
 
-template <class Fmts, class Req>
+template <class Fmts, class Req, class A>
 prepared_job<Fmts> prepare_job(const job& jb, thread_pool& pool, const options& opt) {
   prepared_job<Fmts> p;
   p.name = std::string(jb.weight.name);
@@ -281,13 +302,13 @@ prepared_job<Fmts> prepare_job(const job& jb, thread_pool& pool, const options& 
   Fmts::for_each([&](auto ic) { Fmts::template at<decltype(ic)::value>::check_shape(p.w.rows, p.w.cols, p.name); });
   if constexpr (Req::act_sse)
     if (jb.act == nullptr) throw error(p.name, "activation-weighted error requested but no per-column vector given");
-  prepass<Fmts>(p.w, p.name, pool, opt.rows_per_task, p.pre);
+  prepass<Fmts, A>(p.w, p.name, pool, opt.rows_per_task, p.pre);
   p.ts.amax = p.pre.tensor.amax();
   p.ts.source = p.w.type == weight_dtype::fp8_e4m3_block128 ? dtype::F32 : jb.weight.type;
   return p;
 }
 
-template <class Fmts, class Req>
+template <class Fmts, class Req, class A>
 tensor_cost evaluate_prepared(const job& jb, const prepared_job<Fmts>& p, thread_pool& pool, const options& opt) {
   constexpr std::size_t NF = Fmts::size;
   const plain_weight& w = p.w;
@@ -316,15 +337,20 @@ tensor_cost evaluate_prepared(const job& jb, const prepared_job<Fmts>& p, thread
 
   pool.parallel_for(n_tasks, [&](std::int64_t t) {
     std::vector<float> buf(static_cast<std::size_t>(w.cols));
-    simd::row_scratch<Fmts> scratch;
+    constexpr bool scalar = std::is_same_v<A, simd::scalar>;
+    [[maybe_unused]] simd::row_scratch<Fmts> scratch;
     const std::int64_t r0 = t * task_rows, r1 = std::min(w.rows, r0 + task_rows);
     const std::int64_t full = (w.cols / chunk_elems) * chunk_elems;
     for (std::int64_t r = r0; r < r1; ++r) {
       if (r + 1 < r1) prefetch_row(w, r + 1);  // its load then hits cache, not DRAM
-      const float* x = load_row(w, r, buf.data());
-      simd::row_accum_simd<NF> acc;
-      simd::prepare_row<Fmts>(x, full, r, ctx, scratch);
-      simd::process_row_simd<Fmts, Req>(x, jb.act, full / chunk_elems, ctx, scratch, acc);
+      const float* x = load_row<A>(w, r, buf.data());
+      std::conditional_t<scalar, row_lane_sums<NF>, simd::row_accum_simd<NF, A>> acc;
+      if constexpr (scalar) {
+        process_row_scalar<Fmts, Req>(x, jb.act, full / chunk_elems, r, ctx, acc);
+      } else {
+        simd::prepare_row<A, Fmts>(x, full, r, ctx, scratch);
+        simd::process_row_simd<A, Fmts, Req>(x, jb.act, full / chunk_elems, ctx, scratch, acc);
+      }
       const std::int64_t c = full;
       row_accum<NF> tail;
       if (c < w.cols)
@@ -332,9 +358,14 @@ tensor_cost evaluate_prepared(const job& jb, const prepared_job<Fmts>& p, thread
                                         c, ctx, tail);
       const std::size_t ri = static_cast<std::size_t>(r);
       for (std::size_t i = 0; i < NF; ++i) {
-        if constexpr (Req::any_sse) row_sse[i * nr + ri] = simd::sum_lanes(acc.sse[i]) + tail.sse[i];
-        if constexpr (Req::act_sse) row_act[i * nr + ri] = simd::sum_lanes(acc.act[i]) + tail.act[i];
-        if constexpr (Req::max_abs) row_max[i * nr + ri] = std::max(simd::hmax(acc.max_abs[i]), tail.max_abs[i]);
+        if constexpr (Req::any_sse) row_sse[i * nr + ri] = sum_row_lanes(acc.sse[i]) + tail.sse[i];
+        if constexpr (Req::act_sse) row_act[i * nr + ri] = sum_row_lanes(acc.act[i]) + tail.act[i];
+        if constexpr (Req::max_abs) {
+          float m;
+          if constexpr (scalar) m = acc.max_abs[i];
+          else m = simd::hmax(acc.max_abs[i]);
+          row_max[i * nr + ri] = std::max(m, tail.max_abs[i]);
+        }
       }
     }
   });
@@ -366,8 +397,9 @@ tensor_cost evaluate_prepared(const job& jb, const prepared_job<Fmts>& p, thread
 
 }  // namespace detail
 
-// Many tensors (e.g. every Linear of a layer). Results in job order.
-template <class FormatList, class Req = request<stat::sse>>
+// Many tensors (e.g. every Linear of a layer). Results in job order. A: the instruction set
+// (cost/simd_arch.hpp); the results do not depend on it.
+template <class FormatList, class Req = request<stat::sse>, class A = simd::default_arch>
 std::vector<tensor_cost> evaluate(std::span<const job> jobs, const options& opt = {}) {
   static_assert(is_request<Req>::value, "cost::evaluate: the second argument must be a cost::request<stat...>");
   using Fmts = typename to_fused<FormatList>::type;
@@ -384,22 +416,22 @@ std::vector<tensor_cost> evaluate(std::span<const job> jobs, const options& opt 
       for (std::size_t j = i + 1; j < jobs.size(); ++j)
         if (in_group_of(jobs[j], jobs[i])) members.push_back(j);
       for (std::size_t j : members) {
-        prep[j] = detail::prepare_job<Fmts, Req>(jobs[j], pool, opt);
+        prep[j] = detail::prepare_job<Fmts, Req, A>(jobs[j], pool, opt);
         own[j] = prep[j]->ts;
       }
       for (std::size_t j : members) prep[j]->ts = job_stats(jobs, std::span<const formats::tensor_stats>(own), j);
     }
-    out.push_back(detail::evaluate_prepared<Fmts, Req>(jobs[i], *prep[i], pool, opt));
+    out.push_back(detail::evaluate_prepared<Fmts, Req, A>(jobs[i], *prep[i], pool, opt));
     prep[i].reset();
   }
   return out;
 }
 
 // One tensor.
-template <class FormatList, class Req = request<stat::sse>>
+template <class FormatList, class Req = request<stat::sse>, class A = simd::default_arch>
 tensor_cost evaluate(const formats::weight_view& w, const float* act = nullptr, const options& opt = {}) {
   const job j{w, act, std::nullopt};
-  return std::move(evaluate<FormatList, Req>(std::span<const job>(&j, 1), opt).front());
+  return std::move(evaluate<FormatList, Req, A>(std::span<const job>(&j, 1), opt).front());
 }
 
 }  // namespace prismaquant::cost

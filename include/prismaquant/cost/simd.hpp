@@ -9,8 +9,10 @@
 //   FP8_E4M3 / FP8_SOURCE  e4m3, s = amax/448             BF16  bf16, no scale
 // A format without a specialisation of simd_round_trip gets the scalar code lane by lane:
 // correct, just slower (so a user's new format works in the fused pass unchanged).
-// Host-only (xsimd); never included by CUDA code.
+// Every function is a template on the xsimd architecture A (cost/simd_arch.hpp): the same code
+// at 4, 8 and 16 lanes. Host-only (xsimd); never included by CUDA code.
 #include <prismaquant/core/codecs.hpp>
+#include <prismaquant/cost/simd_arch.hpp>
 #include <prismaquant/formats/bf16.hpp>
 #include <prismaquant/formats/format.hpp>
 #include <prismaquant/formats/fp8.hpp>
@@ -25,13 +27,18 @@
 
 namespace prismaquant::cost::simd {
 
-using vf = xsimd::batch<float>;
-using vu = xsimd::batch<std::uint32_t>;
-inline constexpr int width = static_cast<int>(vf::size);
-
-inline vu as_u(vf x) noexcept { return xsimd::bitwise_cast<vu>(x); }
-inline vf as_f(vu x) noexcept { return xsimd::bitwise_cast<vf>(x); }
-inline vf vabs(vf x) noexcept { return as_f(as_u(x) & vu(0x7FFFFFFFu)); }
+template <class A>
+inline vu<A> as_u(vf<A> x) noexcept {
+  return xsimd::bitwise_cast<vu<A>>(x);
+}
+template <class A>
+inline vf<A> as_f(vu<A> x) noexcept {
+  return xsimd::bitwise_cast<vf<A>>(x);
+}
+template <class A>
+inline vf<A> vabs(vf<A> x) noexcept {
+  return as_f(as_u(x) & vu<A>(0x7FFFFFFFu));
+}
 
 // RNE of y onto the grid of a minifloat with M mantissa bits and smallest normal 2^EMIN,
 // saturating at +-maxv (a grid value below 2^(EMAX+1)); y finite or +-inf. Signed magic-number
@@ -41,8 +48,10 @@ inline vf vabs(vf x) noexcept { return as_f(as_u(x) & vu(0x7FFFFFFFu)); }
 // even (m is an even multiple of the spacing); subtracting m back is exact. The subnormal range
 // is the e = EMIN case. A value rounding to zero gives +0 (the reference keeps -0: same number,
 // same error). Needs EMAX + 23 - M <= 127 (m a finite float32).
-template <int M, int EMIN, int EMAX>
-inline vf round_grid(vf y, float maxv) noexcept {
+template <int M, int EMIN, int EMAX, class A>
+inline vf<A> round_grid(vf<A> y, float maxv) noexcept {
+  using vf = simd::vf<A>;
+  using vu = simd::vu<A>;
   static_assert(23 - M >= 3 && EMAX + 23 - M <= 127, "round_grid: m = 1.5 * 2^(e+23-M) must be a finite float32");
   const vf c = xsimd::min(xsimd::max(y, vf(-maxv)), vf(maxv));
   const vu e = xsimd::max(as_u(c) & vu(0x7F800000u), vu(static_cast<std::uint32_t>(EMIN + 127) << 23));
@@ -59,8 +68,10 @@ constexpr int floor_log2_c(float x) {
 }
 
 // Elem::from_float(y).to_float() for finite y (saturating RNE), as a batch.
-template <class Elem>
-inline vf minifloat_round(vf y) noexcept {
+template <class Elem, class A>
+inline vf<A> minifloat_round(vf<A> y) noexcept {
+  using vf = simd::vf<A>;
+  using vu = simd::vu<A>;
   using T = typename Elem::traits;
   constexpr int emax = floor_log2_c(Elem::max_finite());
   if constexpr (emax + 23 - T::mant_bits <= 127) {
@@ -87,8 +98,10 @@ inline vf minifloat_round(vf y) noexcept {
 // y to +-Elem::max first gives the same result (round_through is monotone and keeps that max,
 // and the cast saturates), so one clamp serves both roundings. Below 2^-126 the bf16 step uses
 // a finer grid than bf16's: such values round to zero in Elem either way.
-template <class Elem, dtype Src>
-inline vf round_via(vf y) noexcept {
+template <class Elem, dtype Src, class A>
+inline vf<A> round_via(vf<A> y) noexcept {
+  using vf = simd::vf<A>;
+  using vu = simd::vu<A>;
   static_assert(Elem::max_finite() <= 57344.0f, "round_via: Elem's max must be a bf16 and f16 value");
   if constexpr (Src == dtype::BF16) {
     using T = typename Elem::traits;
@@ -123,11 +136,12 @@ template <class F>
 struct simd_round_trip {
   static constexpr bool vectorised = false;
   static constexpr bool source_dependent = false;
-  static vf apply(const typename F::block_params& bp, vf x) noexcept {
-    alignas(64) float t[width];
+  template <class A>
+  static vf<A> apply(const typename F::block_params& bp, vf<A> x) noexcept {
+    alignas(64) float t[width_of<A>];
     x.store_aligned(t);
-    for (int k = 0; k < width; ++k) t[k] = formats::round_trip<F>(bp, t[k]);
-    return vf::load_aligned(t);
+    for (int k = 0; k < width_of<A>; ++k) t[k] = formats::round_trip<F>(bp, t[k]);
+    return vf<A>::load_aligned(t);
   }
 };
 
@@ -135,8 +149,9 @@ template <bool W4A4>
 struct simd_round_trip<formats::nvfp4_format<W4A4>> {
   static constexpr bool vectorised = true;
   static constexpr bool source_dependent = false;
-  static vf apply(const typename formats::nvfp4_format<W4A4>::block_params& bp, vf x) noexcept {
-    const vf eff(bp.eff);
+  template <class A>
+  static vf<A> apply(const typename formats::nvfp4_format<W4A4>::block_params& bp, vf<A> x) noexcept {
+    const vf<A> eff(bp.eff);
     return minifloat_round<fp4_e2m1>(x / eff) * eff;
   }
 };
@@ -145,7 +160,8 @@ template <class Elem, formats::mx_scale_rule Rule>
 struct simd_round_trip<formats::mx_format<Elem, Rule>> {
   static constexpr bool vectorised = true;
   static constexpr bool source_dependent = Rule == formats::mx_scale_rule::ct;
-  static vf apply(const typename formats::mx_format<Elem, Rule>::block_params& bp, vf x) noexcept {
+  template <class A>
+  static vf<A> apply(const typename formats::mx_format<Elem, Rule>::block_params& bp, vf<A> x) noexcept {
     if constexpr (source_dependent)
       return with_source(bp.source, [&](auto src) { return apply_as<decltype(src)::value>(bp, x); });
     else return apply_as<dtype::F32>(bp, x);
@@ -153,10 +169,10 @@ struct simd_round_trip<formats::mx_format<Elem, Rule>> {
   // The element step for a block whose bp.source is Src (only the ct rule reads it). scale =
   // 2^e with e in [-127, 127], so 1/scale is an exact float32 and x * (1/scale) rounds the same
   // exact value x * 2^-e as x / scale does.
-  template <dtype Src>
-  static vf apply_as(const typename formats::mx_format<Elem, Rule>::block_params& bp, vf x) noexcept {
-    const vf s(bp.scale);
-    const vf q = x * vf(1.0f / bp.scale);
+  template <dtype Src, class A>
+  static vf<A> apply_as(const typename formats::mx_format<Elem, Rule>::block_params& bp, vf<A> x) noexcept {
+    const vf<A> s(bp.scale);
+    const vf<A> q = x * vf<A>(1.0f / bp.scale);
     if constexpr (Rule == formats::mx_scale_rule::ct) return round_via<Elem, Src>(q) * s;
     else return minifloat_round<Elem>(q) * s;
   }
@@ -166,12 +182,13 @@ template <bool PerTensor>
 struct simd_round_trip<formats::fp8_e4m3_format<PerTensor>> {
   static constexpr bool vectorised = true;
   static constexpr bool source_dependent = true;
-  static vf apply(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf x) noexcept {
+  template <class A>
+  static vf<A> apply(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf<A> x) noexcept {
     return with_source(bp.source, [&](auto src) { return apply_as<decltype(src)::value>(bp, x); });
   }
-  template <dtype Src>
-  static vf apply_as(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf x) noexcept {
-    const vf s(bp.scale);
+  template <dtype Src, class A>
+  static vf<A> apply_as(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf<A> x) noexcept {
+    const vf<A> s(bp.scale);
     return round_via<fp8_e4m3, Src>(x / s) * s;  // CT's double rounding
   }
 };
@@ -180,8 +197,9 @@ template <>
 struct simd_round_trip<formats::fp8_source> {
   static constexpr bool vectorised = true;
   static constexpr bool source_dependent = false;
-  static vf apply(const formats::fp8_source::block_params& bp, vf x) noexcept {
-    const vf s(bp.scale);
+  template <class A>
+  static vf<A> apply(const formats::fp8_source::block_params& bp, vf<A> x) noexcept {
+    const vf<A> s(bp.scale);
     return minifloat_round<fp8_e4m3>(x / s) * s;
   }
 };
@@ -191,7 +209,9 @@ struct simd_round_trip<formats::int_format<Bits, Group, Sym, Scale, Name>> {
   using F = formats::int_format<Bits, Group, Sym, Scale, Name>;
   static constexpr bool vectorised = true;
   static constexpr bool source_dependent = false;
-  static vf apply(const typename F::block_params& bp, vf x) noexcept {
+  template <class A>
+  static vf<A> apply(const typename F::block_params& bp, vf<A> x) noexcept {
+    using vf = simd::vf<A>;
     const vf eff(bp.eff);
     const vf big(12582912.0f);  // 1.5 * 2^23: F::rne
     if constexpr (Sym) {  // zp == 0: x / eff + 0 and q - 0 change nothing but the sign of a zero
@@ -211,27 +231,32 @@ template <>
 struct simd_round_trip<formats::bf16_passthrough> {
   static constexpr bool vectorised = true;
   static constexpr bool source_dependent = false;
-  static vf apply(const formats::bf16_passthrough::block_params&, vf x) noexcept {
+  template <class A>
+  static vf<A> apply(const formats::bf16_passthrough::block_params&, vf<A> x) noexcept {
     return minifloat_round<bf16>(x);
   }
 };
 
 // e4m3 code of v, an e4m3 value > 0: normal -> exponent/mantissa bits rebiased; subnormal
 // (< 2^-6) -> v * 2^9, an integer 1..7.
-inline vu e4m3_code(vf v) noexcept {
+template <class A>
+inline vu<A> e4m3_code(vf<A> v) noexcept {
+  using vf = simd::vf<A>;
+  using vu = simd::vu<A>;
   const vu normal = (as_u(v) >> 20) - vu(120u << 3);
-  const vu sub = as_u(v * vf(512.0f) + vf(8388608.0f)) & vu(0x7FFFFFu);
+  const vu sub = as_u(fence(v * vf(512.0f)) + vf(8388608.0f)) & vu(0x7FFFFFu);
   return as_u(xsimd::select(v < vf(0x1p-6f), as_f(sub), as_f(normal)));
 }
 
 // ---- block params for many blocks at once -------------------------------------------------
-// simd_block_params<F>::compute(tp, lo, hi, n, out): out[b] = F::block_scale(tp, {lo[b], hi[b]})
+// simd_block_params<F>::compute<A>(tp, lo, hi, n, out): out[b] = F::block_scale(tp, {lo[b], hi[b]})
 // for b < n. The primary template calls the format's scalar code per block; a specialisation
-// computes `width` blocks per step and fills the fields the element round trip reads
+// computes one batch of blocks per step and fills the fields the element round trip reads
 // (tests/test_cost_simd.cpp checks them against F::block_scale).
 template <class F>
 struct simd_block_params {
   static constexpr bool vectorised = false;
+  template <class A>
   static void compute(const typename F::tensor_params& tp, const float* lo, const float* hi, std::int64_t n,
                       typename F::block_params* out) noexcept {
     for (std::int64_t b = 0; b < n; ++b) out[b] = F::block_scale(tp, formats::block_range{lo[b], hi[b]});
@@ -244,8 +269,12 @@ template <bool W4A4>
 struct simd_block_params<formats::nvfp4_format<W4A4>> {
   using F = formats::nvfp4_format<W4A4>;
   static constexpr bool vectorised = true;
+  template <class A>
   static void compute(const typename F::tensor_params& tp, const float* lo, const float* hi, std::int64_t n,
                       typename F::block_params* out) noexcept {
+    using vf = simd::vf<A>;
+    using vu = simd::vu<A>;
+    constexpr int width = width_of<A>;
     std::int64_t b = 0;
     if constexpr (vectorised) {
       const vf gs(tp.global_scale), six(6.0f), eps(0.125f), zero(0.0f);
@@ -280,9 +309,13 @@ template <class Elem>
 struct simd_block_params<formats::mx_format<Elem, formats::mx_scale_rule::ocp_floor>> {
   using F = formats::mx_format<Elem, formats::mx_scale_rule::ocp_floor>;
   static constexpr bool vectorised = true;
+  template <class A>
   static void compute(const typename F::tensor_params& tp, const float* lo, const float* hi, std::int64_t n,
                       typename F::block_params* out) noexcept {
-    using vi = xsimd::batch<std::int32_t>;
+    using vf = simd::vf<A>;
+    using vu = simd::vu<A>;
+    using vi = simd::vi<A>;
+    constexpr int width = width_of<A>;
     std::int64_t b = 0;
     const vf zero(0.0f);
     for (; b + width <= n; b += width) {
@@ -320,8 +353,12 @@ template <int Bits, std::int64_t Group, bool Sym, formats::int_scale_kind Scale,
 struct simd_block_params<formats::int_format<Bits, Group, Sym, Scale, Name>> {
   using F = formats::int_format<Bits, Group, Sym, Scale, Name>;
   static constexpr bool vectorised = true;
+  template <class A>
   static void compute(const typename F::tensor_params& tp, const float* lo, const float* hi, std::int64_t n,
                       typename F::block_params* out) noexcept {
+    using vf = simd::vf<A>;
+    using vu = simd::vu<A>;
+    constexpr int width = width_of<A>;
     std::int64_t b = 0;
     const vf zero(0.0f), big(12582912.0f), qmin(static_cast<float>(F::qmin)), qmax(static_cast<float>(F::qmax));
     for (; b + width <= n; b += width) {
@@ -363,37 +400,5 @@ struct simd_block_params<formats::int_format<Bits, Group, Sym, Scale, Name>> {
     for (; b < n; ++b) out[b] = F::block_scale(tp, formats::block_range{lo[b], hi[b]});
   }
 };
-
-// Horizontal reductions (xsimd 8 has only hadd).
-#if defined(__AVX__)
-static_assert(width == 8, "AVX path expects 8 float lanes");
-inline float hmax(vf x) noexcept {
-  const __m256 v = x;
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-}
-inline float hmin(vf x) noexcept {
-  const __m256 v = x;
-  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-  return _mm_cvtss_f32(_mm_min_ss(m, _mm_movehdup_ps(m)));
-}
-#else
-inline float hmax(vf x) noexcept {
-  alignas(64) float t[width];
-  x.store_aligned(t);
-  float m = t[0];
-  for (int k = 1; k < width; ++k) m = t[k] > m ? t[k] : m;
-  return m;
-}
-inline float hmin(vf x) noexcept {
-  alignas(64) float t[width];
-  x.store_aligned(t);
-  float m = t[0];
-  for (int k = 1; k < width; ++k) m = t[k] < m ? t[k] : m;
-  return m;
-}
-#endif
 
 }  // namespace prismaquant::cost::simd
