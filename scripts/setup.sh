@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Installs everything prismaquant needs to build and test, from Debian packages
-# and PyPI. Safe to rerun. Usage: scripts/setup.sh [--ref]
+# and PyPI. Safe to rerun. Usage: scripts/setup.sh [--ref] [--cross]
 #   (default)  C++ toolchain deps + .venv (light references: numpy, ml_dtypes, kneed, safetensors)
 #   --ref      also .venv-ref: torch (CPU), transformers, compressed-tensors, llm-compressor
 #              (golden-data generators and the small-model training script)
+#   --cross    also the aarch64 cross compiler, user-mode QEMU and Ninja (scripts/test-isa.sh,
+#              scripts/bench-isa.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+ref=0
+cross=0
+for a in "$@"; do
+  case $a in
+    --ref) ref=1 ;;
+    --cross) cross=1 ;;
+    *) echo "setup.sh: unknown option $a (--ref, --cross)" >&2; exit 2 ;;
+  esac
+done
 debs=(cmake g++ make libboost-dev xtensor-dev libxsimd-dev catch2 libbenchmark-dev
       nlohmann-json3-dev libcli11-dev python3-venv ccache)
+if [ "$cross" = 1 ]; then debs+=(g++-aarch64-linux-gnu qemu-user-static ninja-build); fi
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -18,7 +30,7 @@ fi
 PY=${PYTHON:-python3}
 if [ ! -x "$root/.venv/bin/python" ]; then "$PY" -m venv "$root/.venv"; fi
 "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/python/requirements-light.txt"
-if [ "${1:-}" = "--ref" ]; then
+if [ "$ref" = 1 ]; then
   if [ ! -x "$root/.venv-ref/bin/python" ]; then "$PY" -m venv "$root/.venv-ref"; fi
   "$root/.venv-ref/bin/pip" install -q --disable-pip-version-check -r "$root/python/requirements-ref.txt"
 fi

@@ -25,5 +25,13 @@ if [ "${PQ_SANITIZE:-1}" = 1 ]; then
     ctest --test-dir "$asan" --output-on-failure -j"$(nproc)" -R "$regex"
 fi
 
+# The instruction-set matrix (scripts/test-isa.sh): the codec, format, cost, solver and safetensors
+# tests built for x86-64-v2, -v3, -v4 (run where the CPU has it, skipped elsewhere) and aarch64
+# (under QEMU), and the shipped model's costs file compared byte for byte across all of them.
+# PQ_ISA=0 skips this stage.
+if [ "${PQ_ISA:-1}" = 1 ]; then
+  PQ_BUILD="$build" bash scripts/test-isa.sh
+fi
+
 # The whole suite last, so its summary closes the output.
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)"

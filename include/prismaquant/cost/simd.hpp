@@ -10,7 +10,7 @@
 // A format without a specialisation of simd_round_trip gets the scalar code lane by lane:
 // correct, just slower (so a user's new format works in the fused pass unchanged).
 // Every function is a template on the xsimd architecture A (cost/simd_arch.hpp): the same code
-// at 4, 8 and 16 lanes. Host-only (xsimd); never included by CUDA code.
+// at 4, 8 and 16 lanes. Divisions go through simd::divide (exact on every architecture). Host-only (xsimd); never included by CUDA code.
 #include <prismaquant/core/codecs.hpp>
 #include <prismaquant/cost/simd_arch.hpp>
 #include <prismaquant/formats/bf16.hpp>
@@ -152,7 +152,7 @@ struct simd_round_trip<formats::nvfp4_format<W4A4>> {
   template <class A>
   static vf<A> apply(const typename formats::nvfp4_format<W4A4>::block_params& bp, vf<A> x) noexcept {
     const vf<A> eff(bp.eff);
-    return minifloat_round<fp4_e2m1>(x / eff) * eff;
+    return minifloat_round<fp4_e2m1>(divide(x, eff)) * eff;
   }
 };
 
@@ -189,7 +189,7 @@ struct simd_round_trip<formats::fp8_e4m3_format<PerTensor>> {
   template <dtype Src, class A>
   static vf<A> apply_as(const typename formats::fp8_e4m3_format<PerTensor>::block_params& bp, vf<A> x) noexcept {
     const vf<A> s(bp.scale);
-    return round_via<fp8_e4m3, Src>(x / s) * s;  // CT's double rounding
+    return round_via<fp8_e4m3, Src>(divide(x, s)) * s;  // CT's double rounding
   }
 };
 
@@ -200,7 +200,7 @@ struct simd_round_trip<formats::fp8_source> {
   template <class A>
   static vf<A> apply(const formats::fp8_source::block_params& bp, vf<A> x) noexcept {
     const vf<A> s(bp.scale);
-    return minifloat_round<fp8_e4m3>(x / s) * s;
+    return minifloat_round<fp8_e4m3>(divide(x, s)) * s;
   }
 };
 
@@ -215,11 +215,11 @@ struct simd_round_trip<formats::int_format<Bits, Group, Sym, Scale, Name>> {
     const vf eff(bp.eff);
     const vf big(12582912.0f);  // 1.5 * 2^23: F::rne
     if constexpr (Sym) {  // zp == 0: x / eff + 0 and q - 0 change nothing but the sign of a zero
-      vf v = xsimd::min(xsimd::max(x / eff, vf(static_cast<float>(F::qmin))), vf(static_cast<float>(F::qmax)));
+      vf v = xsimd::min(xsimd::max(divide(x, eff), vf(static_cast<float>(F::qmin))), vf(static_cast<float>(F::qmax)));
       return ((v + big) - big) * eff;
     } else {
       const vf zp(bp.zp);
-      vf v = x / eff + zp;  // two roundings, as the scalar code (no fma: a division is not fused)
+      vf v = divide(x, eff) + zp;  // two roundings, as the scalar code (no fma: a division is not fused)
       v = xsimd::min(xsimd::max(v, vf(static_cast<float>(F::qmin))), vf(static_cast<float>(F::qmax)));
       const vf q = (v + big) - big;
       return (q - zp) * eff;
@@ -281,7 +281,7 @@ struct simd_block_params<formats::nvfp4_format<W4A4>> {
       for (; b + width <= n; b += width) {
         const vf mn = vf::load_unaligned(lo + b), mx = vf::load_unaligned(hi + b);
         const vf amax = xsimd::select(zero - mn > mx, zero - mn, mx);
-        vf a6 = amax / six;
+        vf a6 = divide(amax, six);
         const dtype o = formats::detail::observer_dtype(tp.source);
         if (o == dtype::BF16) a6 = minifloat_round<bf16>(a6);
         else if (o == dtype::F16) a6 = minifloat_round<fp16>(a6);
@@ -290,7 +290,7 @@ struct simd_block_params<formats::nvfp4_format<W4A4>> {
         const vu code = e4m3_code(sf);
         alignas(64) float e[width];
         alignas(64) std::uint32_t c[width];
-        (sf / gs).store_aligned(e);
+        divide(sf, gs).store_aligned(e);
         code.store_aligned(c);
         for (int k = 0; k < width; ++k) {
           out[b + k].eff = e[k];
@@ -365,10 +365,10 @@ struct simd_block_params<formats::int_format<Bits, Group, Sym, Scale, Name>> {
       const vf mn = xsimd::min(vf::load_unaligned(lo + b), zero), mx = xsimd::max(vf::load_unaligned(hi + b), zero);
       vf s, zp = zero;
       if constexpr (Sym) {
-        s = xsimd::select(zero - mn > mx, zero - mn, mx) / qmax;
+        s = divide(xsimd::select(zero - mn > mx, zero - mn, mx), qmax);
       } else {
-        s = (mx - mn) / vf(F::range);
-        vf z = qmin - mn / s;
+        s = divide(mx - mn, vf(F::range));
+        vf z = qmin - divide(mn, s);
         z = xsimd::min(xsimd::max(z, qmin), qmax);
         zp = xsimd::select(s == zero, zero, (z + big) - big);
       }
@@ -379,7 +379,7 @@ struct simd_block_params<formats::int_format<Bits, Group, Sym, Scale, Name>> {
         vf v = minifloat_round<fp8_e4m3>(gs * s);
         v = xsimd::select(v == zero, vf(0.125f), v);
         code = e4m3_code(v);
-        eff = v / gs;
+        eff = divide(v, gs);
       } else {
         vf v = minifloat_round<bf16>(s);
         v = xsimd::select(v == zero, vf(0x1p-7f), v);

@@ -19,6 +19,8 @@
 // instructions are enabled; tests/test_cost_isa.cpp checks every overload the build has
 // against its twin.
 //   fence(v)                 the value as computed: an optimisation barrier (see below)
+//   divide(a, b)             a / b, correctly rounded (xsimd 8's AArch64 kernel divides by a
+//                            refined reciprocal estimate, which is not: the NEON overload is fdiv)
 //   hmin(v), hmax(v)         horizontal min / max
 //   add_widened(acc, v)      acc[l] += double(v[l]) for every lane
 //   lanes8(v)                the canonical 32 -> 8 float reduction of a chunk's partial sums
@@ -83,7 +85,8 @@ using default_arch = std::conditional_t<exact_arch<xsimd::default_arch>, xsimd::
 // ---- ISA levels --------------------------------------------------------------------------
 // One xsimd architecture per level: the x86-64 micro-architecture levels and aarch64.
 // level_archs<Fn>(f) calls f.template operator()<A>() for each level compiled into this
-// translation unit (widest first), then for scalar.
+// translation unit (widest first; first of all the default architecture if it is none of them),
+// then for scalar.
 template <class A>
 constexpr const char* level_name() noexcept {
   if constexpr (std::is_same_v<A, scalar>) return "scalar";
@@ -108,8 +111,15 @@ inline bool cpu_has() noexcept {
   else return A::version() <= c.best;
 }
 
+template <class A>
+inline constexpr bool is_level_arch =
+    std::is_same_v<A, scalar> || std::is_same_v<A, xsimd::sse2> || std::is_same_v<A, xsimd::sse4_2> ||
+    std::is_same_v<A, xsimd::fma3<xsimd::avx2>> || std::is_same_v<A, xsimd::avx512bw> || std::is_same_v<A, xsimd::neon64>;
+
 template <class Fn>
 inline void level_archs(Fn&& f) {
+  // a build between levels (say -mavx2 without -mfma): its default architecture too
+  if constexpr (!is_level_arch<default_arch>) f.template operator()<default_arch>();
 #if XSIMD_WITH_AVX512BW
   f.template operator()<xsimd::avx512bw>();
 #endif
@@ -141,6 +151,16 @@ inline vf<A> fence(vf<A> v) noexcept {
 #else
   return v;
 #endif
+}
+
+// Lane by lane, in scalar IEEE arithmetic.
+template <class A>
+inline vf<A> divide(vf<A> a, vf<A> b) noexcept {
+  alignas(64) float s[width_of<A>], t[width_of<A>];
+  a.store_aligned(s);
+  b.store_aligned(t);
+  for (int k = 0; k < width_of<A>; ++k) s[k] = s[k] / t[k];
+  return vf<A>::load_aligned(s);
 }
 
 template <class A>
@@ -215,6 +235,26 @@ inline vf<A> fence(vf<A> v) noexcept {
   float32x4_t r = v;
   asm("" : "+w"(r));
   return r;
+}
+#endif
+
+// divide: on x86 xsimd's operator/ is divps (exact)
+template <class A>
+inline vf<A> divide(vf<A> a, vf<A> b) noexcept {
+  return generic::divide(a, b);
+}
+#if XSIMD_WITH_SSE2 || XSIMD_WITH_AVX || XSIMD_WITH_AVX512F
+template <class A>
+  requires(is_sse_family<A> || is_avx_family<A> || is_avx512_family<A>)
+inline vf<A> divide(vf<A> a, vf<A> b) noexcept {
+  return a / b;
+}
+#endif
+#if XSIMD_WITH_NEON64
+template <class A>
+  requires is_neon64_family<A>
+inline vf<A> divide(vf<A> a, vf<A> b) noexcept {
+  return vdivq_f32(a, b);
 }
 #endif
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The instruction-set matrix of the CPU cost pass (docs/cost.md, "Instruction sets"): the codec,
+# format, cost, solver and safetensors tests built and run once per ISA, then the shipped
+# model's costs file, written by test_cost_isa at every SIMD width each build has, compared
+# byte for byte across all of them.
+#   x86-64-v2  SSE4.2, 4 lanes     built and run
+#   x86-64-v3  AVX2, 8 lanes       built and run
+#   x86-64-v4  AVX-512, 16 lanes   built; run where the CPU has AVX-512, reported skipped elsewhere
+#   aarch64    NEON, 4 lanes       cross-compiled (g++-aarch64-linux-gnu), run under qemu-user-static
+# Each build compiles only the tests it runs (ccache makes reruns cheap). The native build's
+# test_cost_isa ($PQ_BUILD/tests, built by scripts/test.sh) joins the comparison when present.
+#
+# Usage: scripts/test-isa.sh [STAGE...]     stages: x86-64-v2 x86-64-v3 x86-64-v4 aarch64 (default: all)
+# Env:   PQ_BUILD   prefix of the build folders (default: build -> build-isa/<stage>)
+#        PQ_JOBS    parallel compile jobs (default: nproc)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh --cross
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
+build=${PQ_BUILD:-build}
+jobs=${PQ_JOBS:-$(nproc)}
+stages=("$@")
+((${#stages[@]})) || stages=(x86-64-v2 x86-64-v3 x86-64-v4 aarch64)
+out="$build-isa/costs"
+rm -rf "$out"
+mkdir -p "$out"
+
+# The tests every ISA build runs: codecs, formats, the cost pass (SIMD round trips, fused pass,
+# the kernel's per-thread step, the ISA check), solvers, safetensors.
+tests=(test_codecs_spot test_formats_laws test_formats_reference test_formats_ct_int test_formats_recipes
+       test_formats_user test_cost_simd test_cost_fused test_cost_chunk test_cost_isa test_solvers
+       test_safetensors test_safetensors_corpus)
+regex=$(IFS='|'; echo "^(${tests[*]})\$")
+
+declare -A summary
+for stage in "${stages[@]}"; do
+  dir="$build-isa/$stage"
+  args=(-DCMAKE_BUILD_TYPE=Release -DPRISMAQUANT_CUDA=OFF -DPRISMAQUANT_BUILD_EXAMPLES=OFF
+        -DPRISMAQUANT_BUILD_BENCHMARKS=OFF)
+  case $stage in
+    x86-64-v2 | x86-64-v3 | x86-64-v4)
+      # the launcher exits 77 (skipped) where this CPU lacks the level
+      launcher="$root/scripts/isa-run.sh;$stage"
+      args+=(-DPRISMAQUANT_MARCH="$stage" -DCMAKE_CROSSCOMPILING_EMULATOR="$launcher" -DCMAKE_TEST_LAUNCHER="$launcher") ;;
+    aarch64)
+      args+=(-DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake") ;;
+    *) echo "test-isa: unknown stage $stage (x86-64-v2 x86-64-v3 x86-64-v4 aarch64)" >&2; exit 2 ;;
+  esac
+  echo "== ISA $stage"
+  t0=$SECONDS
+  cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
+  cmake --build "$dir" -j"$jobs" --target "${tests[@]}"
+  t1=$SECONDS
+  log="$dir/ctest.log"
+  PQ_COST_ISA_OUT="$root/$out/$stage" ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R "$regex" | tee "$log"
+  summary[$stage]="$(grep -E 'tests passed|tests failed' "$log" | tail -1); $(grep -c '(Skipped)' "$log" || true) skipped; build $((t1 - t0)) s, tests $((SECONDS - t1)) s"
+done
+
+if [ -x "$build/tests/test_cost_isa" ]; then
+  echo "== ISA native ($build)"
+  PQ_COST_ISA_OUT="$root/$out/native" "$build/tests/test_cost_isa" "the shipped model's costs file*"
+fi
+
+# One costs file, whatever the ISA: every JSON and every side file identical.
+echo "== costs file of models/minimax-m2-tiny, all formats, per ISA and SIMD width"
+(cd "$out" && find . -name 'costs.*' | sort | xargs sha256sum)
+n_json=$(cd "$out" && find . -name costs.json | xargs -r sha256sum | awk '{print $1}' | sort -u | wc -l)
+n_side=$(cd "$out" && find . -name costs.safetensors | xargs -r sha256sum | awk '{print $1}' | sort -u | wc -l)
+n_files=$(find "$out" -name costs.json | wc -l)
+echo "== ISA summary"
+for stage in "${stages[@]}"; do echo "  $stage: ${summary[$stage]}"; done
+echo "  costs files: $n_files written, $n_json distinct JSON, $n_side distinct side files"
+if [ "$n_json" -gt 1 ] || [ "$n_side" -gt 1 ]; then
+  echo "test-isa: the costs files differ between instruction sets" >&2
+  exit 1
+fi
