@@ -2,7 +2,7 @@
 // per module kind and per dtype, experts per layer, the source format. Validates every
 // shard header and the index on the way; a broken checkpoint is a one-line error.
 #include "command.hpp"
-#include "options.hpp"
+#include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/model/open.hpp>
 
@@ -129,7 +129,7 @@ const pq::tool::registration reg{
       auto as_json = std::make_shared<bool>(false);
       sub.add_option("--model", *dir, "checkpoint folder (config.json + safetensors) or a .safetensors file")
           ->required()
-          ->check(pq::tool::check::existing_path());
+          ->check(pq::cli::check::existing_path());
       sub.add_flag("--json", *as_json, "print a JSON summary instead of tables");
       return [=] { return run_inspect(*dir, *as_json); };
     }};

@@ -16,7 +16,7 @@
 // output is always one file, written atomically (a temporary name renamed at the end), so an
 // error never leaves a partial output. Tensors are streamed: one encoded weight in memory.
 #include "command.hpp"
-#include "options.hpp"
+#include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/finite.hpp>
@@ -188,7 +188,7 @@ pq::tool::registration reg{
       auto out = std::make_shared<std::string>();
       auto groups = std::make_shared<std::vector<std::string>>();
       auto ignores = std::make_shared<std::vector<std::string>>();
-      namespace check = pq::tool::check;
+      namespace check = pq::cli::check;
       std::vector<std::string> names;
       for (const auto& f : pf::registry()) names.emplace_back(f.name);
       sub.add_option("--format", *format, "Format name (NVFP4, MXFP4, FP8_E4M3, INT4_W4A16_g128, ...)")

@@ -2,7 +2,7 @@
 // checkpoint with random FP8-block weights at chosen (by default the real MiniMax-M2.7)
 // shapes — for trying the pipeline at full size without the real weights.
 #include "command.hpp"
-#include "options.hpp"
+#include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/io/output_set.hpp>
 #include <prismaquant/model/synthetic.hpp>
@@ -19,7 +19,7 @@ const pq::tool::registration reg{
       auto o = std::make_shared<pq::model::synthetic_minimax_options>();
       auto out = std::make_shared<std::string>();
       auto no_embed = std::make_shared<bool>(false);
-      namespace check = pq::tool::check;
+      namespace check = pq::cli::check;
       const auto dim = check::integer(1, 1 << 24);
       sub.add_option("--out", *out, "output folder (new, or one holding an earlier checkpoint)")
           ->required()

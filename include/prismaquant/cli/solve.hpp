@@ -1,8 +1,10 @@
+#pragma once
 // `prismaquant solve`: one multiple-choice knapsack from a problem JSON (docs/solvers.md).
 //   prismaquant solve --problem P.json (--target-bits B | --target-bytes N) [--solver NAME] --out S.json
 // --target-bits B means a budget of floor(B·Σ n_params / 8) bytes.
-#include "command.hpp"
-#include "options.hpp"
+#include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/toolset.hpp>
 
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/io/output_set.hpp>
@@ -16,7 +18,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace prismaquant::cli {
+
+namespace solve_detail {
 
 struct solve_args {
   std::string problem, out, solver = "exact";
@@ -25,10 +29,11 @@ struct solve_args {
   double gap_tolerance = 0.0, time_limit = 30.0, bit_precision = 1e-4;
 };
 
-int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
+inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   namespace pqs = prismaquant::solvers;
   namespace fs = std::filesystem;
   if (have_bits == have_bytes) throw prismaquant::error("--target-bits", "give exactly one of --target-bits and --target-bytes");
+  // The solution file appears complete or not at all (io/output_set.hpp), checked before the work.
   const fs::path out_path(a.out);
   prismaquant::output_set out(out_path.parent_path().empty() ? fs::path(".") : out_path.parent_path(),
                               prismaquant::publish_mode::replace_files, {}, "--out " + a.out);
@@ -58,36 +63,36 @@ int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   return 0;
 }
 
-prismaquant::tool::registration reg{
-    "solve", "Solve one multiple-choice knapsack: a problem JSON and a byte or bit budget -> a solution JSON",
-    [](CLI::App& sub) {
-      auto a = std::make_shared<solve_args>();
-      namespace check = prismaquant::tool::check;
-      std::vector<std::string> solvers;
-      for (auto n : prismaquant::solvers::solver_names()) solvers.emplace_back(n);
-      sub.add_option("--problem", a->problem, "problem JSON: {\"items\":[{\"name\",\"n_params\",\"candidates\":[...]}]}")
-          ->required()
-          ->check(check::existing_file());
-      auto* bits = sub.add_option("--target-bits", a->target_bits,
-                                  "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes")
-                       ->check(check::number(0, 1e6, check::open_low));
-      auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget")->check(check::integer(0, INT64_MAX));
-      bits->excludes(bytes);
-      bytes->excludes(bits);
-      sub.add_option("--solver", a->solver, "exact | hull_greedy | brute_force | reference_dp")
-          ->capture_default_str()
-          ->check(check::one_of(solvers));
-      sub.add_option("--out", a->out, "solution JSON (written atomically)")->required()->check(check::output_file());
-      sub.add_option("--gap-tolerance", a->gap_tolerance, "exact: stop at this certified relative gap")
-          ->capture_default_str()
-          ->check(check::number(0, 1e300));
-      sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")
-          ->capture_default_str()
-          ->check(check::number(0, 1e9, check::open_low));
-      sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")
-          ->capture_default_str()
-          ->check(check::number(0, 64, check::open_low));
-      return [a, bits, bytes] { return run_solve(*a, bits->count() > 0, bytes->count() > 0); };
-    }};
+}  // namespace solve_detail
 
-}  // namespace
+inline std::function<int()> setup_solve(CLI::App& sub, const toolset&) {
+  using namespace solve_detail;
+  auto a = std::make_shared<solve_args>();
+  std::vector<std::string> solvers;
+  for (auto n : prismaquant::solvers::solver_names()) solvers.emplace_back(n);
+  sub.add_option("--problem", a->problem, "problem JSON: {\"items\":[{\"name\",\"n_params\",\"candidates\":[...]}]}")
+      ->required()
+      ->check(check::existing_file());
+  auto* bits = sub.add_option("--target-bits", a->target_bits,
+                              "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes")
+                   ->check(check::number(0, 1e6, check::open_low));
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget")->check(check::integer(0, INT64_MAX));
+  bits->excludes(bytes);
+  bytes->excludes(bits);
+  sub.add_option("--solver", a->solver, "exact | hull_greedy | brute_force | reference_dp")
+      ->capture_default_str()
+      ->check(check::one_of(solvers));
+  sub.add_option("--out", a->out, "solution JSON (written atomically)")->required()->check(check::output_file());
+  sub.add_option("--gap-tolerance", a->gap_tolerance, "exact: stop at this certified relative gap")
+      ->capture_default_str()
+      ->check(check::number(0, 1e300));
+  sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")
+      ->capture_default_str()
+      ->check(check::number(0, 1e9, check::open_low));
+  sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")
+      ->capture_default_str()
+      ->check(check::number(0, 64, check::open_low));
+  return [a, bits, bytes] { return run_solve(*a, bits->count() > 0, bytes->count() > 0); };
+}
+
+}  // namespace prismaquant::cli

@@ -1,7 +1,9 @@
+#pragma once
 // `prismaquant allocate`: stats + costs -> layer_config.json, its prune manifest, pareto.csv,
 // pareto.svg and allocation.json (docs/allocation.md, docs/file-formats.md).
-#include "command.hpp"
-#include "options.hpp"
+#include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/toolset.hpp>
 
 #include <prismaquant/allocate/inputs.hpp>
 #include <prismaquant/allocate/outputs.hpp>
@@ -18,7 +20,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace prismaquant::cli {
+
+namespace allocate_detail {
 
 namespace pq = prismaquant;
 namespace pa = prismaquant::allocate;
@@ -38,7 +42,7 @@ struct allocate_args {
   std::string knee = "simple";
 };
 
-int run_allocate(const allocate_args& a, bool have_bits, bool have_bytes) {
+inline int run_allocate(const allocate_args& a, bool have_bits, bool have_bytes) {
   namespace fs = std::filesystem;
   const int modes = have_bits + have_bytes + (!a.sweep.empty() || !a.sweep_bytes.empty());
   if (modes != 1) throw pq::error("--target-bits", "give exactly one of --target-bits, --target-bytes, --sweep/--sweep-bytes");
@@ -145,52 +149,51 @@ int run_allocate(const allocate_args& a, bool have_bits, bool have_bytes) {
   return 0;
 }
 
-const prismaquant::tool::registration reg{
-    "allocate", "Choose a format per Linear (and experts to drop) from stats + costs files",
-    [](CLI::App& sub) -> std::function<int()> {
-      auto a = std::make_shared<allocate_args>();
-      namespace check = prismaquant::tool::check;
-      std::vector<std::string> solvers, formats;
-      for (const auto& f : pq::formats::registry()) formats.emplace_back(f.name);
-      for (auto n : pq::solvers::solver_names()) solvers.emplace_back(n);
-      const auto bits_range = check::number(0, 64, check::open_low);  // bits per parameter
-      sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(check::existing_file());
-      sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(check::existing_file());
-      sub.add_option("--out", a->out, "output directory")->required()->check(check::output_folder());
-      auto* bits = sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter")->check(bits_range);
-      auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')")
-                        ->check(check::integer(0, INT64_MAX));
-      auto* sweep = sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")
-                        ->delimiter(',')
-                        ->check(bits_range);
-      auto* sweep_bytes = sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")
-                              ->delimiter(',')
-                              ->check(check::integer(0, INT64_MAX));
-      for (auto* o : {bits, bytes, sweep, sweep_bytes})
-        for (auto* x : {bits, bytes, sweep, sweep_bytes})
-          if (o != x && !((o == sweep && x == sweep_bytes) || (o == sweep_bytes && x == sweep))) o->excludes(x);
-      sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted")
-          ->check(check::one_of(pq::proxy::proxy_names()));
-      sub.add_option("--saliency", a->saliency,
-                     "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean")
-          ->check(check::one_of(pq::saliency::saliency_names()));
-      sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection")
-          ->check(check::one_of({"pooled", "mean", "max", "union", "intersection"}));
-      sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp")
-          ->check(check::one_of(solvers));
-      sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j (default 0.15)")
-          ->check(check::number(0, 1e300));
-      sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")
-          ->delimiter(',')
-          ->check(check::number(0, 1, check::open_high));
-      sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")
-          ->delimiter(',')
-          ->check(check::one_of(formats));
-      sub.add_flag("--experts-match-all", a->experts_match_all, "an expert's w1/w2/w3 share one format");
-      sub.add_flag("--per-expert", a->per_expert, "one item per expert (no pruning) instead of per layer");
-      sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)")
-          ->check(check::one_of({"simple", "kneedle"}));
-      return [a, bits, bytes] { return run_allocate(*a, bits->count() > 0, bytes->count() > 0); };
-    }};
+}  // namespace allocate_detail
 
-}  // namespace
+inline std::function<int()> setup_allocate(CLI::App& sub, const toolset&) {
+  using namespace allocate_detail;
+  auto a = std::make_shared<allocate_args>();
+  std::vector<std::string> solvers, formats;
+  for (auto n : pq::solvers::solver_names()) solvers.emplace_back(n);
+  for (const auto& f : pq::formats::registry()) formats.emplace_back(f.name);
+  const auto bits_range = check::number(0, 64, check::open_low);  // bits per parameter
+  sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(check::existing_file());
+  sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(check::existing_file());
+  sub.add_option("--out", a->out, "output directory")->required()->check(check::output_folder());
+  auto* bits = sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter")->check(bits_range);
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')")
+                    ->check(check::integer(0, INT64_MAX));
+  auto* sweep = sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")
+                    ->delimiter(',')
+                    ->check(bits_range);
+  auto* sweep_bytes = sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")
+                          ->delimiter(',')
+                          ->check(check::integer(0, INT64_MAX));
+  for (auto* o : {bits, bytes, sweep, sweep_bytes})  // one kind of target; --sweep and --sweep-bytes combine
+    for (auto* x : {bits, bytes, sweep, sweep_bytes})
+      if (o != x && !((o == sweep && x == sweep_bytes) || (o == sweep_bytes && x == sweep))) o->excludes(x);
+  sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted")
+      ->check(check::one_of(pq::proxy::proxy_names()));
+  sub.add_option("--saliency", a->saliency,
+                 "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean")
+      ->check(check::one_of(pq::saliency::saliency_names()));
+  sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection")
+      ->check(check::one_of({"pooled", "mean", "max", "union", "intersection"}));
+  sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp")
+      ->check(check::one_of(solvers));
+  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j (default 0.15)")->check(check::number(0, 1e300));
+  sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")
+      ->delimiter(',')
+      ->check(check::number(0, 1, check::open_high));
+  sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")
+      ->delimiter(',')
+      ->check(check::one_of(formats));
+  sub.add_flag("--experts-match-all", a->experts_match_all, "an expert's w1/w2/w3 share one format");
+  sub.add_flag("--per-expert", a->per_expert, "one item per expert (no pruning) instead of per layer");
+  sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)")
+      ->check(check::one_of({"simple", "kneedle"}));
+  return [a, bits, bytes] { return run_allocate(*a, bits->count() > 0, bytes->count() > 0); };
+}
+
+}  // namespace prismaquant::cli

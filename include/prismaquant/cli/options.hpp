@@ -1,5 +1,5 @@
 #pragma once
-// Checked option values for the `prismaquant` subcommands: CLI11 validators whose messages
+// Checked option values for the `prismaquant` commands: CLI11 validators whose messages
 // follow the tool's error contract (CLI11 puts the option's name first, main.cpp the
 // "prismaquant: error: " prefix), so a bad value is rejected before any work starts.
 //
@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-namespace prismaquant::tool::check {
+namespace prismaquant::cli::check {
 
 enum bounds : unsigned { closed = 0, open_low = 1, open_high = 2, open_both = 3 };
 
@@ -161,4 +161,4 @@ inline CLI::Validator one_of(std::vector<std::string> names) {
       "one of: " + list, "name");
 }
 
-}  // namespace prismaquant::tool::check
+}  // namespace prismaquant::cli::check
