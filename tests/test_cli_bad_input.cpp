@@ -76,6 +76,13 @@ struct sandbox {
       pq::checkpoint ck(dir / name);
       patch_byte(ck.file_of(o_proj), o_proj, 3 * 256 + 5, static_cast<std::uint8_t>(code));
     }
+    {  // and one with a NaN block scale (F32 0x7FC00000, little-endian)
+      fs::copy(dir / "model", dir / "scale_nan_model");
+      pq::checkpoint ck(dir / "scale_nan_model");
+      const std::string s = "model.layers.0.self_attn.o_proj.weight_scale_inv";
+      patch_byte(ck.file_of(s), s, 2, 0xC0);
+      patch_byte(ck.file_of(s), s, 3, 0x7F);
+    }
     nan_model = (dir / "nan_model").string();
     ff_model = (dir / "ff_model").string();
     auto m = fixture::make(7, 1, 6, 2);
@@ -206,6 +213,8 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"cost --quiet --model " + sb.nan_model + " --out " + sb.path("prev/cost.json"),
        {"model.layers.0.self_attn.o_proj.weight", "NaN at [3, 5]"}},
       {"cost --quiet --model " + sb.ff_model + " --formats BF16 --out " + out_file, {"o_proj.weight", "NaN at [3, 5]"}},
+      {"cost --quiet --model " + sb.path("scale_nan_model") + " --out " + out_file,
+       {"o_proj.weight_scale_inv", "NaN at [0, 0]"}},
       {"cost --quiet --model " + m + " --out " + sb.path("prev"), {"--out", "prev", "is a folder"}},
       {"cost --quiet --model " + m + " --formats NVFP5 --out " + out_file, {"--formats", "unknown format \"NVFP5\""}},
       {"cost --quiet --model " + m + " --formats NVFP4,NVFP4 --out " + out_file, {"--formats", "twice"}},
