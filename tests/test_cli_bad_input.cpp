@@ -216,6 +216,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"cost --quiet --model " + sb.path("scale_nan_model") + " --out " + out_file,
        {"o_proj.weight_scale_inv", "NaN at [0, 0]"}},
       {"cost --quiet --model " + m + " --out " + sb.path("prev"), {"--out", "prev", "is a folder"}},
+      {"cost --quiet --model " + m + " --out " + sb.path("prev/cost.safetensors"), {"--out", "costs file is JSON"}},
       {"cost --quiet --model " + m + " --formats NVFP5 --out " + out_file, {"--formats", "unknown format \"NVFP5\""}},
       {"cost --quiet --model " + m + " --formats NVFP4,NVFP4 --out " + out_file, {"--formats", "twice"}},
       {"cost --quiet --model " + m + " --formats , --out " + out_file, {"--formats", "empty list"}},

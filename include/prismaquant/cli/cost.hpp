@@ -112,6 +112,8 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   // The costs file and its side file are one set: both published at the end, or neither
   // (io/output_set.hpp); a side file left from an earlier run is removed with the set.
   const std::filesystem::path out_file(out_path);
+  if (out_file.extension() == ".safetensors")
+    throw pq::error("--out", out_path + ": the costs file is JSON (its side file takes the name <stem>.safetensors)");
   pq::output_set out(out_file.parent_path().empty() ? std::filesystem::path(".") : out_file.parent_path(),
                      pq::publish_mode::replace_files, {}, "--out " + out_path);
   out.owns(std::filesystem::path(out_file).replace_extension(".safetensors").filename().string());
