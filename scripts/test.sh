@@ -12,7 +12,8 @@ cmake --build "$build" -j"$(nproc)"
 
 # Every Catch2 test (test_*) and the tool they run, again under AddressSanitizer +
 # UndefinedBehaviorSanitizer (+ float-cast-overflow), -O1; examples, benchmarks and CUDA are
-# left out (their code is what the tests exercise). PQ_SANITIZE=0 skips this stage.
+# left out (their code is what the tests exercise). PQ_SANITIZE=0 skips this stage;
+# PQ_SANITIZE_TESTS=<ctest regex> runs fewer tests.
 if [ "${PQ_SANITIZE:-1}" = 1 ]; then
   asan=${build}-asan
   t0=$SECONDS
@@ -20,7 +21,7 @@ if [ "${PQ_SANITIZE:-1}" = 1 ]; then
         -DPRISMAQUANT_CUDA=OFF -DPRISMAQUANT_BUILD_EXAMPLES=OFF -DPRISMAQUANT_BUILD_BENCHMARKS=OFF >/dev/null
   cmake --build "$asan" -j"$(nproc)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir "$asan" --output-on-failure -j"$(nproc)" -R '^test_'
+    ctest --test-dir "$asan" --output-on-failure -j"$(nproc)" -R "${PQ_SANITIZE_TESTS:-^test_}"
   echo "sanitizer stage: $((SECONDS - t0)) s"
 fi
 
