@@ -25,8 +25,10 @@ for t in "${targets[@]}"; do
   seeds="$here/corpus_$t"; [ "$t" = safetensors_header ] && seeds="$here/corpus"
   dict=(); [ "$t" = safetensors_header ] && dict=(-dict="$here/safetensors.dict")
   mkdir -p "$out/$t/corpus"
-  "${launcher[@]}" "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow \
-    -fno-sanitize-recover=all -fno-omit-frame-pointer -I"$root/include" "$src" -o "$out/fuzz_$t"
+  flags=(-g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  # compile and link apart: ccache caches the compile only
+  "${launcher[@]}" "$cxx" -std=c++20 "${flags[@]}" -I"$root/include" -c "$src" -o "$out/fuzz_$t.o"
+  "$cxx" "${flags[@]}" "$out/fuzz_$t.o" -o "$out/fuzz_$t"
   cp -n "$seeds"/* "$out/$t/corpus/" 2>/dev/null || true
   echo "== fuzz_$t: ${secs}s"
   (cd "$out/$t" && "$out/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 -max_len=65536 -timeout=10 \
