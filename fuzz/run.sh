@@ -17,6 +17,7 @@ while (($#)); do
 done
 ((${#targets[@]})) || targets=(safetensors_header stats costs problem layer_config prune_manifest)
 out="${PQ_FUZZ_BUILD:-$root/build-fuzz}"
+mkdir -p "$out"; out="$(cd "$out" && pwd)"  # absolute: each target runs from its own folder
 cxx="${CXX_FUZZ:-$(command -v clang++-14 || command -v clang++)}"
 launcher=(); command -v ccache >/dev/null && launcher=(ccache)
 for t in "${targets[@]}"; do
