@@ -18,7 +18,8 @@ for a in "$@"; do
   esac
 done
 debs=(cmake g++ make libboost-dev xtensor-dev libxsimd-dev catch2 libbenchmark-dev
-      nlohmann-json3-dev libcli11-dev python3-venv ccache)
+      nlohmann-json3-dev libcli11-dev python3-venv ccache
+      clang-14 libclang-rt-14-dev)  # clang: the libFuzzer targets (fuzz/run.sh)
 if [ "$cross" = 1 ]; then debs+=(g++-aarch64-linux-gnu qemu-user-static ninja-build); fi
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
