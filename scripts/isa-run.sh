@@ -1,7 +1,8 @@
 #!/bin/sh
 # Test launcher for a build made for one x86-64 micro-architecture level: runs PROGRAM when this
-# CPU has the level's instructions, otherwise exits 77 (CTest reports the test as skipped, never
-# as passed). Usage: scripts/isa-run.sh LEVEL PROGRAM [ARGS...]
+# CPU has the level's instructions, otherwise prints "prismaquant-isa-run: skipped: ..." and
+# exits 77 (the tests' SKIP_REGULAR_EXPRESSION: CTest reports the test as skipped, never as
+# passed). Usage: scripts/isa-run.sh LEVEL PROGRAM [ARGS...]
 # (scripts/test-isa.sh passes it to CMake as the tests' launcher.)
 level=$1
 shift
@@ -16,7 +17,7 @@ for f in $need; do
   case $flags in
     *" $f "*) ;;
     *)
-      echo "skipped: this CPU has no $f, built for $level"
+      echo "prismaquant-isa-run: skipped: this CPU has no $f, built for $level"
       exit 77
       ;;
   esac
