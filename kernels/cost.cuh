@@ -1,25 +1,27 @@
 #pragma once
-// The fused cost pass on CUDA (Hopper sm_90 / Blackwell sm_100). Same computation as the CPU
-// pass (cost/engine.hpp): the per-thread step is cost::process_chunk_scalar — the very code
-// the CPU runs on row tails and that tests/test_cost_chunk.cpp checks on the host.
+// The fused cost pass on CUDA (Hopper sm_90, Blackwell sm_100 / sm_120 / sm_121). Same
+// computation as the CPU pass (cost/engine.hpp), summed in the same order, so the statistics
+// are the CPU's bit for bit: the element step is the formats' own PQ_HD code
+// (cost/element.hpp), the order is cost/row_scalar.hpp's.
 //
 //   std::vector<prismaquant::kernels::device_job> jobs = ...;  // device pointers, many tensors
 //   auto costs = prismaquant::kernels::evaluate_device<formats::all_formats, cost::all_stats>(jobs);
 //
-// Layers (CUB style: thread -> warp -> block -> device):
-//   thread  one 32-element chunk of a row at a time: loads it (16-byte loads for bf16), runs
-//           every format on it (block params + element round trips + statistics)
-//   warp    one row: lanes take chunks lane, lane+32, ...; per-row sums reduced by shuffles
-//           in a fixed tree (deterministic); lane 0 writes the row's statistics
+// Layers:
+//   lane    position j of every 32-element chunk of a row: runs every format on its element
+//           (block params + element round trip + statistics), float partials per position
+//   warp    one row: local 16/32-block ranges and the span trees by shuffles in fixed order;
+//           lane 0 adds the row's 8 double lanes and the partial last chunk, writes the row
 //   device  all rows of ALL tensors of a call in one launch (a table of tensors; a warp finds
 //           its tensor by binary search over row offsets), e.g. 256 experts' w1 at once
-//   reduce  one CUB BlockReduce per (tensor, format) sums the rows in a fixed order
+//   reduce  one thread per (tensor, format) adds the rows in row order
 // The pre-pass (tensor range, and the block ranges of per-row / per-tensor / 128x128 / 1xG>32
 // formats) is one launch too: ranges include 0, so they are stored as two non-negative
 // magnitudes (-min, max) and merged with atomicMax on their bits — exact and order-free.
 //
 // Requires nvcc --expt-relaxed-constexpr (the formats' constexpr math is called from device
-// code). Host code in this header uses the CUDA runtime; errors throw prismaquant::error.
+// code) and -fmad=false (no product fused into an add: the CPU rounds every product).
+// Host code in this header uses the CUDA runtime; errors throw prismaquant::error.
 #include <prismaquant/cost/chunk.hpp>
 #include <prismaquant/cost/result.hpp>
 #include <prismaquant/cost/format_list.hpp>
@@ -27,7 +29,6 @@
 #include <prismaquant/cost/request.hpp>
 #include <prismaquant/formats/format.hpp>
 
-#include <cub/block/block_reduce.cuh>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -140,74 +141,146 @@ __global__ void finalize_ranges(const range_bits* in, formats::block_range* out,
   if (i < n) out[i] = formats::block_range{-__uint_as_float(in[i].neg_min), __uint_as_float(in[i].max)};
 }
 
-// Main pass: one warp per row, all tensors in one launch.
+// The CPU pass's order of summation (cost/row_scalar.hpp), which every SIMD width reproduces,
+// reproduced here so that GPU sums equal CPU sums bit for bit:
+//   per format, over spans of span_chunks chunks, 32 float partials p[j] (j = position in the
+//   chunk) summed in chunk order; at each span's end reduced by a fixed tree to row_lanes
+//   double lanes, lane[l] += double((p[l] + p[l+8]) + (p[l+16] + p[l+24]));
+//   row = ((0 + lane[0]) + lane[1]) + ... + lane[7], plus the partial last chunk's sum
+//   (process_chunk_scalar); tensor total = the row sums added in row order.
+// Every float product is rounded on its own: kernels are compiled with -fmad=false.
+inline constexpr int span_chunks_device = 4;
+inline constexpr int row_lanes_device = 8;
+
+// One warp per row, lane j = position j of every 32-element chunk, all tensors in one launch.
 template <class Fmts, class Req>
 __global__ void cost_kernel(const dtensor<Fmts>* tensors, int n_tensors, std::int64_t total_rows) {
   constexpr std::size_t NF = Fmts::size;
+  constexpr int S = span_chunks_device;
   const std::int64_t grow = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
   if (grow >= total_rows) return;
   const dtensor<Fmts>& T = tensors[find_tensor(tensors, n_tensors, grow)];
   const std::int64_t r = grow - T.row_begin;
   const std::int64_t cols = T.w.cols, rows = T.w.rows;
-  cost::row_accum<NF> acc;
-  for (std::int64_t c0 = static_cast<std::int64_t>(lane) * cost::chunk_elems; c0 < cols;
-       c0 += 32 * cost::chunk_elems) {
-    const int n = static_cast<int>(cols - c0 < cost::chunk_elems ? cols - c0 : cost::chunk_elems);
-    float x[cost::chunk_elems];
-    if (n == cost::chunk_elems) {  // constant trip counts: x stays in registers
-      T.w.load_chunk(r, c0, cost::chunk_elems, x);
-      cost::process_chunk_scalar<Fmts, Req, true>(x, cost::chunk_elems, Req::act_sse ? T.act + c0 : nullptr, r, c0,
-                                                  T.ctx, acc);
-    } else {
-      T.w.load_chunk(r, c0, n, x);
-      cost::process_chunk_scalar<Fmts, Req>(x, n, Req::act_sse ? T.act + c0 : nullptr, r, c0, T.ctx, acc);
-    }
-  }
-  // warp tree reduction (fixed order -> deterministic)
+  const std::int64_t n_chunks = cols / cost::chunk_elems;
+  double lane_sse[NF] = {}, lane_act[NF] = {};  // lanes 0..7: the row's double lanes
+  float mx[NF] = {};
+  for (std::int64_t k0 = 0; k0 < n_chunks; k0 += S) {
+    const int nk = static_cast<int>(n_chunks - k0 < S ? n_chunks - k0 : S);
+    float x[S], a[S];
 #pragma unroll
-  for (std::size_t i = 0; i < NF; ++i) {
-    for (int o = 16; o > 0; o >>= 1) {
-      if constexpr (Req::any_sse) acc.sse[i] += __shfl_down_sync(0xFFFFFFFFu, acc.sse[i], o);
-      if constexpr (Req::act_sse) acc.act[i] += __shfl_down_sync(0xFFFFFFFFu, acc.act[i], o);
-      if constexpr (Req::max_abs) acc.max_abs[i] = fmaxf(acc.max_abs[i], __shfl_down_sync(0xFFFFFFFFu, acc.max_abs[i], o));
+    for (int s = 0; s < S; ++s)
+      if (s < nk) {
+        const std::int64_t c = (k0 + s) * cost::chunk_elems + lane;
+        x[s] = T.w.at(r, c);
+        if constexpr (Req::act_sse) a[s] = T.act[c];
+      }
+    // local 16- and 32-blocks of each chunk: ranges from {0, 0} as formats::block_range
+    formats::block_range r16[S], r32[S];
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      if constexpr (Fmts::any_local16 || Fmts::any_local32) {
+        if (s < nk) {
+          formats::block_range g{};
+          g.add(x[s]);
+#pragma unroll
+          for (int o = 1; o < 16; o <<= 1) {
+            g.add(__shfl_xor_sync(0xFFFFFFFFu, g.min, o));
+            g.add(__shfl_xor_sync(0xFFFFFFFFu, g.max, o));
+          }
+          r16[s] = g;
+          g.add(__shfl_xor_sync(0xFFFFFFFFu, g.min, 16));
+          g.add(__shfl_xor_sync(0xFFFFFFFFu, g.max, 16));
+          r32[s] = g;
+        }
+      }
     }
-    if (lane == 0) {
-      if constexpr (Req::any_sse) T.row_sse[i * rows + r] = acc.sse[i];
-      if constexpr (Req::act_sse) T.row_act[i * rows + r] = acc.act[i];
-      if constexpr (Req::max_abs) T.row_max[i * rows + r] = acc.max_abs[i];
-    }
+    Fmts::for_each([&](auto ic) {
+      constexpr std::size_t I = decltype(ic)::value;
+      if constexpr (Fmts::template twin_of<I> == I) {
+        using F = typename Fmts::template at<I>;
+        using B = cost::format_blocks<F>;
+        if (T.ctx.identity[I]) return;
+        const auto& tp = cost::get<I>(T.ctx.tp);
+        float p = 0.0f, pa = 0.0f;
+#pragma unroll
+        for (int s = 0; s < S; ++s) {
+          if (s >= nk) break;
+          typename F::block_params bp;
+          if constexpr (B::is_local) bp = F::block_scale(tp, B::C == 16 ? r16[s] : r32[s]);
+          else bp = F::block_scale(tp, cost::prepass_block<F>(T.ctx, I, r, (k0 + s) * cost::chunk_elems));
+          const float e = cost::sub_rounded(x[s], cost::element_round_trip<F>(bp, x[s]));
+          const float e2 = e * e;
+          if constexpr (Req::any_sse) p += e2;
+          if constexpr (Req::act_sse) pa += a[s] * e2;
+          if constexpr (Req::max_abs) {
+            const float ae = e < 0.0f ? -e : e;
+            mx[I] = ae > mx[I] ? ae : mx[I];
+          }
+        }
+        if constexpr (Req::any_sse) {
+          const float h = p + __shfl_down_sync(0xFFFFFFFFu, p, 8);
+          const float q = h + __shfl_down_sync(0xFFFFFFFFu, h, 16);
+          lane_sse[I] += static_cast<double>(q);
+        }
+        if constexpr (Req::act_sse) {
+          const float h = pa + __shfl_down_sync(0xFFFFFFFFu, pa, 8);
+          const float q = h + __shfl_down_sync(0xFFFFFFFFu, h, 16);
+          lane_act[I] += static_cast<double>(q);
+        }
+      }
+    });
   }
+  // the partial last chunk, as the CPU takes it: one thread, process_chunk_scalar
+  cost::row_accum<NF> tail;
+  const std::int64_t c_tail = n_chunks * cost::chunk_elems;
+  if (lane == 0 && c_tail < cols) {
+    float xt[cost::chunk_elems];
+    const int n = static_cast<int>(cols - c_tail);
+    T.w.load_chunk(r, c_tail, n, xt);
+    cost::process_chunk_scalar<Fmts, Req>(xt, n, Req::act_sse ? T.act + c_tail : nullptr, r, c_tail, T.ctx, tail);
+  }
+  Fmts::for_each([&](auto ic) {
+    constexpr std::size_t I = decltype(ic)::value;
+    constexpr std::size_t W = Fmts::template twin_of<I>;  // same weight round trip: same sums
+    double s = 0.0, sa = 0.0;
+#pragma unroll
+    for (int l = 0; l < row_lanes_device; ++l) {
+      if constexpr (Req::any_sse) s += __shfl_sync(0xFFFFFFFFu, lane_sse[W], l);
+      if constexpr (Req::act_sse) sa += __shfl_sync(0xFFFFFFFFu, lane_act[W], l);
+    }
+    float m = mx[W];
+    if constexpr (Req::max_abs)
+      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    if (lane == 0) {
+      if constexpr (Req::any_sse) T.row_sse[I * rows + r] = s + tail.sse[W];
+      if constexpr (Req::act_sse) T.row_act[I * rows + r] = sa + tail.act[W];
+      if constexpr (Req::max_abs) T.row_max[I * rows + r] = fmaxf(m, tail.max_abs[W]);
+    }
+  });
 }
 
-// Sum rows per (tensor, format): one block each, a fixed-order CUB reduction.
-template <class Fmts, class Req, int Threads>
-__global__ void reduce_rows(const dtensor<Fmts>* tensors, double* out /*[T][NF][3]*/) {
+// Tensor totals per (tensor, format): one thread each, the rows added in row order (as the CPU).
+template <class Fmts, class Req>
+__global__ void reduce_rows(const dtensor<Fmts>* tensors, int n_tensors, double* out /*[T][NF][3]*/) {
   constexpr std::size_t NF = Fmts::size;
-  const int t = blockIdx.x / static_cast<int>(NF);
-  const int f = blockIdx.x % static_cast<int>(NF);
+  const std::int64_t id = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (id >= static_cast<std::int64_t>(n_tensors) * static_cast<std::int64_t>(NF)) return;
+  const int t = static_cast<int>(id / static_cast<std::int64_t>(NF));
+  const int f = static_cast<int>(id % static_cast<std::int64_t>(NF));
   const dtensor<Fmts>& T = tensors[t];
   const std::int64_t rows = T.w.rows;
   double s = 0.0, a = 0.0;
   float m = 0.0f;
-  for (std::int64_t r = threadIdx.x; r < rows; r += Threads) {
+  for (std::int64_t r = 0; r < rows; ++r) {
     if constexpr (Req::any_sse) s += T.row_sse[f * rows + r];
     if constexpr (Req::act_sse) a += T.row_act[f * rows + r];
     if constexpr (Req::max_abs) m = fmaxf(m, T.row_max[f * rows + r]);
   }
-  using reduce_d = cub::BlockReduce<double, Threads>;
-  using reduce_f = cub::BlockReduce<float, Threads>;
-  __shared__ typename reduce_d::TempStorage tmp_d;
-  __shared__ typename reduce_f::TempStorage tmp_f;
-  const double S = reduce_d(tmp_d).Sum(s);
-  __syncthreads();
-  const double A = reduce_d(tmp_d).Sum(a);
-  const float M = reduce_f(tmp_f).Reduce(m, [](float x, float y) { return fmaxf(x, y); });
-  if (threadIdx.x == 0) {
-    out[(t * NF + f) * 3 + 0] = S;
-    out[(t * NF + f) * 3 + 1] = A;
-    out[(t * NF + f) * 3 + 2] = M;
-  }
+  out[id * 3 + 0] = s;
+  out[id * 3 + 1] = a;
+  out[id * 3 + 2] = m;
 }
 
 }  // namespace detail
@@ -259,11 +332,14 @@ std::vector<cost::tensor_cost> evaluate_device(const std::vector<device_job>& jo
   const std::size_t o_bad = align(o_red + T * NF * 3 * sizeof(double));
   const std::size_t bytes = o_bad + 256;
   char* arena = nullptr;
-  detail::check(cudaMalloc(&arena, bytes), "cudaMalloc");
+  // Stream-ordered: no device-wide synchronisation, so copies on other streams (e.g.
+  // kernels/cost_stream.cuh staging the next sub-batch) keep running.
+  detail::check(cudaMallocAsync(reinterpret_cast<void**>(&arena), bytes, stream), "cudaMallocAsync");
   struct freer {
     char* p;
-    ~freer() { cudaFree(p); }
-  } free_arena{arena};
+    cudaStream_t s;
+    ~freer() { cudaFreeAsync(p, s); }
+  } free_arena{arena, stream};
   auto* bits = reinterpret_cast<detail::range_bits*>(arena + o_bits);
   auto* rng = reinterpret_cast<formats::block_range*>(arena + o_rng);
   auto* row_sse = reinterpret_cast<double*>(arena + o_sse);
@@ -338,8 +414,8 @@ std::vector<cost::tensor_cost> evaluate_device(const std::vector<device_job>& jo
   detail::check(cudaMemcpyAsync(dtab, host.data(), sizeof(dt) * T, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
   detail::cost_kernel<Fmts, Req><<<grid, threads, 0, stream>>>(dtab, static_cast<int>(T), total_rows);
   detail::check(cudaGetLastError(), "cost_kernel launch");
-  constexpr int red_threads = 256;
-  detail::reduce_rows<Fmts, Req, red_threads><<<static_cast<unsigned>(T * NF), red_threads, 0, stream>>>(dtab, red);
+  const std::size_t n_red = T * NF;
+  detail::reduce_rows<Fmts, Req><<<static_cast<unsigned>((n_red + 127) / 128), 128, 0, stream>>>(dtab, static_cast<int>(T), red);
   detail::check(cudaGetLastError(), "reduce_rows launch");
   std::vector<double> h_red(T * NF * 3);
   detail::check(cudaMemcpyAsync(h_red.data(), red, sizeof(double) * h_red.size(), cudaMemcpyDeviceToHost, stream),

@@ -2,14 +2,24 @@
 // The `cost` command's compiled passes in this executable: the fused pass instantiated for
 // the seed formats (NVFP4, MXFP8_E4M3, FP8_SOURCE, BF16 — the fast path) and for every
 // default format, each in its own translation unit so the two heavy instantiations compile
-// in parallel.
+// in parallel. With CUDA (PRISMAQUANT_WITH_CUDA, set by CMake when nvcc is found) the same two
+// lists run on the GPU too (cost_cuda.cu, `cost --device cuda`).
 #include <prismaquant/cli/toolset.hpp>
 
 namespace prismaquant::tool {
 
 cli::cost_pass seed_cost_pass();
 cli::cost_pass all_cost_pass();
+#if PRISMAQUANT_WITH_CUDA
+std::vector<cli::cost_pass> device_cost_passes();
+#endif
 
-inline cli::toolset toolset() { return cli::toolset{{seed_cost_pass(), all_cost_pass()}}; }
+inline cli::toolset toolset() {
+  cli::toolset t{{seed_cost_pass(), all_cost_pass()}, {}};
+#if PRISMAQUANT_WITH_CUDA
+  t.device_cost_passes = device_cost_passes();
+#endif
+  return t;
+}
 
 }  // namespace prismaquant::tool

@@ -1,5 +1,6 @@
 #pragma once
-// `prismaquant cost --model DIR --formats LIST --out cost.json [--stats S.json] [--no-row-sse]`
+// `prismaquant cost --model DIR --formats LIST --out cost.json [--stats S.json] [--no-row-sse]
+//                   [--device cpu|cuda]`
 //
 // Streams over the checkpoint's shards and runs the fused cost pass (cost/engine.hpp) on every
 // Linear the model profile lists: FP8-block sources are dequantized in float32, fused siblings
@@ -11,6 +12,9 @@
 // Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
 // activation-weighted SSE when --stats gives the Linears' xtx_diag.
 // A shard's mapping is released as soon as no remaining Linear needs it.
+//
+// --device cuda runs the same pass on the GPU (kernels/cost_stream.cuh): Linears go in batches
+// of about a GB, each copied to the GPU while the previous one is measured.
 #include <prismaquant/cli/command.hpp>
 #include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
@@ -90,11 +94,15 @@ inline void load(const pq::checkpoint& ck, const pq::model::linear_info& l, load
 }
 
 inline int run_cost(const toolset& tools, const std::string& dir, const std::string& format_list, const std::string& out_path,
-             const std::string& stats_path, bool row_sse, bool quiet) {
+             const std::string& stats_path, bool row_sse, bool quiet, const std::string& device = "cpu") {
   const auto wanted = split_formats(format_list, tools);
+  const auto& passes = device == "cuda" ? tools.device_cost_passes : tools.cost_passes;
+  if (passes.empty())
+    throw pq::error("--device " + device, "this prismaquant was built without CUDA (configure with nvcc present and "
+                                          "-DPRISMAQUANT_CUDA=ON)");
   // The first (smallest) compiled pass that measures every wanted format.
   const cost_pass* pass = nullptr;
-  for (const auto& p : tools.cost_passes)
+  for (const auto& p : passes)
     if (!pass && std::all_of(wanted.begin(), wanted.end(), [&](auto& f) {
           return std::find(p.formats.begin(), p.formats.end(), f) != p.formats.end();
         }))
@@ -102,7 +110,7 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   if (!pass) {
     for (const auto& f : wanted) {
       bool measured = false;
-      for (const auto& p : tools.cost_passes) measured = measured || std::find(p.formats.begin(), p.formats.end(), f) != p.formats.end();
+      for (const auto& p : passes) measured = measured || std::find(p.formats.begin(), p.formats.end(), f) != p.formats.end();
       if (!measured)
         throw pq::error("--formats", "\"" + f + "\" is not measured by the cost pass (use one of the default formats)");
     }
@@ -158,20 +166,42 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   double source_bytes = 0, params = 0, compute_seconds = 0;
   std::size_t done = 0;
   auto last_print = t0;
-  for (const auto& unit : units) {
+  // Batches of whole units (one unit each on the CPU; about pass->batch_bytes on a device).
+  std::vector<std::vector<int>> batches;
+  {
+    std::size_t bytes = 0;
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      if (batches.empty() || bytes >= pass->batch_bytes) {
+        batches.emplace_back();
+        bytes = 0;
+      }
+      batches.back().push_back(static_cast<int>(u));
+      for (int i : units[u]) {
+        const auto& l = d.linears[i];
+        bytes += static_cast<std::size_t>(l.out_features * l.in_features) *
+                 (l.source == pq::model::source_format::fp8_block128 ? 1 : 2);
+      }
+    }
+  }
+  for (const auto& batch : batches) {
+    std::vector<int> unit;                 // the batch's Linears, unit after unit
+    std::vector<std::int32_t> unit_of;     // their unit's index within the batch
+    for (std::size_t b = 0; b < batch.size(); ++b)
+      for (int i : units[batch[b]]) {
+        unit.push_back(i);
+        unit_of.push_back(static_cast<std::int32_t>(b));
+      }
     std::vector<loaded_weight> ws(unit.size());
     std::vector<std::vector<float>> acts(unit.size());
     for (std::size_t k = 0; k < unit.size(); ++k) {
       load(*m.weights, d.linears[unit[k]], ws[k]);
       acts[k] = act_of(d.linears[unit[k]]);
     }
-    std::vector<pq::formats::weight_view> views;
-    for (auto& w : ws) views.push_back(w.view);
     const auto c0 = std::chrono::steady_clock::now();
-    // One group: the siblings share NVFP4's global scale, from the pass's own pre-pass.
+    // One group per unit: fused siblings share NVFP4's global scale, from the pass's own pre-pass.
     std::vector<pq::cost::job> jobs;
     for (std::size_t k = 0; k < unit.size(); ++k)
-      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, 0});
+      jobs.push_back({ws[k].view, acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, unit_of[k]});
     const auto res = pass->measure(jobs, with_act);
     compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
 
@@ -234,7 +264,7 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
 inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
   using namespace cost_detail;
   struct args {
-    std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats;
+    std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats, device = "cpu";
     bool no_row_sse = false, quiet = false;
   };
   auto a = std::make_shared<args>();
@@ -246,8 +276,13 @@ inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
   sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE")
       ->check(check::existing_file());
   sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
+  sub.add_option("--device", a->device, "where the pass runs: cpu, or cuda (the first GPU)")
+      ->capture_default_str()
+      ->check(check::one_of({"cpu", "cuda"}));
   sub.add_flag("--quiet", a->quiet, "no progress line");
-  return [=, &tools] { return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet); };
+  return [=, &tools] {
+    return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet, a->device);
+  };
 }
 
 }  // namespace prismaquant::cli

@@ -15,11 +15,16 @@ namespace prismaquant::cli {
 struct cost_pass {
   std::vector<std::string> formats;
   std::function<std::vector<cost::tensor_cost>(std::span<const cost::job>, bool act_sse)> measure;
+  // Source bytes worth giving one measure() call: 0 for the CPU pass (one fused group at a
+  // time is enough work), large for a device pass (its per-call cost is launches and copies).
+  std::size_t batch_bytes = 0;
 };
 
 struct toolset {
   // Smallest first: `cost` runs the first pass that measures every requested format.
   std::vector<cost_pass> cost_passes;
+  // The same on a CUDA GPU (`cost --device cuda`); empty in a build without CUDA.
+  std::vector<cost_pass> device_cost_passes;
 };
 
 }  // namespace prismaquant::cli

@@ -36,8 +36,8 @@ struct tensor_ctx {
 // operation that uses it (GCC across statements, by default, where the target has FMA), which
 // skips the product's rounding and makes the sums depend on the ISA; an empty asm statement
 // taking v as an in/out register operand hides it from the optimiser at no cost (cost/simd_arch.hpp,
-// simd::fence, is the batch twin). On the device nvcc may contract (-fmad=true): the kernel's
-// sums are compared with the reference within a tolerance, not bit for bit.
+// simd::fence, is the batch twin). On the device nothing is needed: the CUDA code is compiled
+// with -fmad=false (kernels/cost.cuh), so no product is fused there.
 PQ_HD inline float fence(float v) noexcept {
 #if defined(__CUDA_ARCH__)
   return v;
