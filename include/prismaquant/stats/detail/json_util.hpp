@@ -202,7 +202,8 @@ inline void read_shape(const json& e, const ctx& c, std::int64_t& out_features, 
 }
 
 // A stats or costs document: the parsed JSON, its error context, and the side tensors file it
-// names (if any), after checking "format" (e.g. "prismaquant.costs") and "version" 1.
+// names (if any), after checking "format" (e.g. "prismaquant.costs") and "version" (1 up to
+// max_version).
 struct document {
   json j;
   ctx c;
@@ -211,11 +212,13 @@ struct document {
   const side_tensors* side_ptr() const { return has_side ? &side : nullptr; }
 };
 
-inline document open_document(const std::filesystem::path& path, const std::string& format) {
+inline document open_document(const std::filesystem::path& path, const std::string& format, int max_version = 1) {
   document d{parse_json(path), ctx{path.string()}, {}, false};
   if (!d.j.is_object()) d.c.fail("top level must be a JSON object");
   if (d.j.value("format", std::string{}) != format) d.c.fail("\"format\" must be \"" + format + "\"");
-  if (d.j.value("version", 0) != 1) d.c.fail("unsupported \"version\" (this reader knows 1)");
+  const int version = d.j.value("version", 0);
+  if (version < 1 || version > max_version)
+    d.c.fail("unsupported \"version\" (this reader knows 1" + (max_version > 1 ? " to " + std::to_string(max_version) : std::string()) + ")");
   if (d.j.contains("tensors")) {
     d.side = side_tensors::read(path.parent_path() / string_field(d.j["tensors"], "tensors", d.c));
     d.has_side = true;
