@@ -18,6 +18,8 @@ namespace prismaquant::engine {
 
 struct worker_scratch {
   layer_tape tape;
+  std::vector<layer_tape> tapes;              // one per layer (resident mode)
+  std::vector<std::vector<float>> hidden;     // every layer's input of one batch (resident mode)
   head_scratch head;
   std::vector<float> out;
 };
@@ -44,6 +46,23 @@ class runner {
   const nn::gemm_backend& gemm() const noexcept { return g_; }
   cost::thread_pool& pool() noexcept { return pool_; }
   std::int64_t seq_len() const noexcept { return seq_len_; }
+
+  // Float32 bytes of one layer's weights, and what one worker keeps per token of a batch for
+  // one layer's backward (its tape) — for choosing between streaming and keeping every layer.
+  std::uint64_t layer_bytes() const {
+    const auto& a = arch_;
+    const std::uint64_t H = static_cast<std::uint64_t>(a.hidden), I = static_cast<std::uint64_t>(a.inter),
+                        E = static_cast<std::uint64_t>(a.experts);
+    return 4 * (static_cast<std::uint64_t>(a.qkv_out()) * H + H * static_cast<std::uint64_t>(a.q_out()) + E * H +
+                E * 3 * I * H + 4 * H);
+  }
+  std::uint64_t tape_bytes_per_token() const {
+    const auto& a = arch_;
+    const std::uint64_t H = static_cast<std::uint64_t>(a.hidden), I = static_cast<std::uint64_t>(a.inter),
+                        k = static_cast<std::uint64_t>(a.top_k);
+    return 4 * (6 * H + 2 * static_cast<std::uint64_t>(a.qkv_out() + a.q_out()) + 2 * static_cast<std::uint64_t>(a.experts) +
+                k * (3 * H + 6 * I) + 8);
+  }
 
   void load(int l, const linear_weights& lw, layer_weights& w) {
     load_layer(*m_.weights, arch_, m_.description, l, lw, w, pool_);

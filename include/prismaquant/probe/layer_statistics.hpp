@@ -175,7 +175,7 @@ class layer_statistics {
 
    private:
     void observe(const engine::linear_rows& r) {
-      linear_call c(r, g_, scratch_);
+      linear_call c(r, g_, scratch_, x_sums_, delta_sums_);
       auto parts = measure_linear(c, std::make_index_sequence<linear_list::size>{});
       std::lock_guard lock(L_.mu_);
       auto& e = L_.linears_.at(r.linear);
@@ -208,6 +208,7 @@ class layer_statistics {
     const nn::gemm_backend& g_;
     bool forward_;
     std::vector<float> scratch_;
+    row_col_sums x_sums_, delta_sums_;  // reused while consecutive Linears share their inputs
   };
 
   const engine::architecture& a_;

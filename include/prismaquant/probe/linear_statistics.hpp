@@ -30,11 +30,48 @@ namespace prismaquant::probe {
 template <class>
 inline constexpr bool no_policy = false;
 
+// Per-row squared norms, per-column sums of squares and the max |x| of a [m × n] block, in one
+// pass (double sums). q/k/v (and an expert's w1/w3) see the same inputs, so the observer keeps
+// the last block's result and reuses it.
+struct row_col_sums {
+  const float* p = nullptr;
+  std::int64_t m = 0, n = 0, ld = 0;
+  std::vector<double> row_sq, col_sq;
+  double amax = 0.0;
+
+  void compute(const float* p_, std::int64_t m_, std::int64_t n_, std::int64_t ld_) {
+    if (p_ == p && m_ == m && n_ == n && ld_ == ld) return;
+    p = p_, m = m_, n = n_, ld = ld_;
+    row_sq.assign(static_cast<std::size_t>(m), 0.0);
+    col_sq.assign(static_cast<std::size_t>(n), 0.0);
+    float mx = 0.0f;
+    for (std::int64_t t = 0; t < m; ++t) {
+      const float* x = p + t * ld;
+      double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+      std::int64_t j = 0;
+      for (; j + 4 <= n; j += 4) {
+        const double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
+        a0 += x0 * x0, a1 += x1 * x1, a2 += x2 * x2, a3 += x3 * x3;
+      }
+      for (; j < n; ++j) a0 += static_cast<double>(x[j]) * x[j];
+      row_sq[static_cast<std::size_t>(t)] = (a0 + a1) + (a2 + a3);
+      double* c = col_sq.data();
+      for (j = 0; j < n; ++j) {
+        const double v = x[j];
+        c[j] += v * v;
+        mx = std::max(mx, std::fabs(x[j]));
+      }
+    }
+    amax = mx;
+  }
+};
+
 // One call's data and the products several statistics share.
 class linear_call {
  public:
-  linear_call(const engine::linear_rows& r, const nn::gemm_backend& g, std::vector<float>& scratch)
-      : r_(r), g_(g), scratch_(scratch) {}
+  linear_call(const engine::linear_rows& r, const nn::gemm_backend& g, std::vector<float>& scratch, row_col_sums& xs,
+              row_col_sums& ds)
+      : r_(r), g_(g), scratch_(scratch), xs_(xs), ds_(ds) {}
   const engine::linear_rows& rows() const noexcept { return r_; }
   const nn::gemm_backend& gemm() const noexcept { return g_; }
 
@@ -46,18 +83,35 @@ class linear_call {
       row_sq_.emplace(static_cast<std::size_t>(r_.out));
       for (std::int64_t o = 0; o < r_.out; ++o) {
         const float* gr = scratch_.data() + o * r_.in;
-        double s = 0.0;
-        for (std::int64_t j = 0; j < r_.in; ++j) s += static_cast<double>(gr[j]) * gr[j];
-        (*row_sq_)[static_cast<std::size_t>(o)] = s;
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+        std::int64_t j = 0;
+        for (; j + 4 <= r_.in; j += 4) {
+          const double g0 = gr[j], g1 = gr[j + 1], g2 = gr[j + 2], g3 = gr[j + 3];
+          a0 += g0 * g0, a1 += g1 * g1, a2 += g2 * g2, a3 += g3 * g3;
+        }
+        for (; j < r_.in; ++j) a0 += static_cast<double>(gr[j]) * gr[j];
+        (*row_sq_)[static_cast<std::size_t>(o)] = (a0 + a1) + (a2 + a3);
       }
     }
     return *row_sq_;
+  }
+  // the inputs' per-token ‖x_t‖², per-column Σ_t x_tj², max |x|
+  const row_col_sums& x_sums() {
+    xs_.compute(r_.x, r_.m, r_.in, r_.ldx);
+    return xs_;
+  }
+  // the output gradients' per-token ‖δ_t‖²
+  const row_col_sums& delta_sums() {
+    ds_.compute(r_.delta, r_.m, r_.out, r_.ldd);
+    return ds_;
   }
 
  private:
   const engine::linear_rows& r_;
   const nn::gemm_backend& g_;
   std::vector<float>& scratch_;
+  row_col_sums& xs_;
+  row_col_sums& ds_;
   std::optional<std::vector<double>> row_sq_;
 };
 
@@ -112,16 +166,10 @@ struct linear_statistic<stat::fisher_token> {
   };
   using partial = double;
   static partial measure(linear_call& c) {
-    const auto& r = c.rows();
+    const auto& x = c.x_sums().row_sq;
+    const auto& d = c.delta_sums().row_sq;
     double s = 0.0;
-    for (std::int64_t t = 0; t < r.m; ++t) {
-      const float* d = r.delta + t * r.ldd;
-      const float* x = r.x + t * r.ldx;
-      double dd = 0.0, xx = 0.0;
-      for (std::int64_t j = 0; j < r.out; ++j) dd += static_cast<double>(d[j]) * d[j];
-      for (std::int64_t j = 0; j < r.in; ++j) xx += static_cast<double>(x[j]) * x[j];
-      s += dd * xx;
-    }
+    for (std::size_t t = 0; t < x.size(); ++t) s += d[t] * x[t];
     return s;
   }
   static void add(acc& a, const partial& p) { a.sum.add(p); }
@@ -136,15 +184,7 @@ struct linear_statistic<stat::xtx_diag> {
     void init(std::int64_t, std::int64_t in) { v = stats::exact_vector(static_cast<std::size_t>(in)); }
   };
   using partial = std::vector<double>;
-  static partial measure(linear_call& c) {
-    const auto& r = c.rows();
-    partial p(static_cast<std::size_t>(r.in), 0.0);
-    for (std::int64_t t = 0; t < r.m; ++t) {
-      const float* x = r.x + t * r.ldx;
-      for (std::int64_t j = 0; j < r.in; ++j) p[static_cast<std::size_t>(j)] += static_cast<double>(x[j]) * x[j];
-    }
-    return p;
-  }
+  static partial measure(linear_call& c) { return c.x_sums().col_sq; }
   static void add(acc& a, const partial& p) { a.v.add(p.data()); }
   static void write(const acc& a, stats::linear_stats& s) {
     auto rows = a.v.expansion();
@@ -161,13 +201,7 @@ struct linear_statistic<stat::input_amax> {
     void init(std::int64_t, std::int64_t) {}
   };
   using partial = double;
-  static partial measure(linear_call& c) {
-    const auto& r = c.rows();
-    float m = 0.0f;
-    for (std::int64_t t = 0; t < r.m; ++t)
-      for (std::int64_t j = 0; j < r.in; ++j) m = std::max(m, std::fabs(r.x[t * r.ldx + j]));
-    return m;
-  }
+  static partial measure(linear_call& c) { return c.x_sums().amax; }
   static void add(acc& a, const partial& p) { a.amax = std::max(a.amax, p); }
   static void write(const acc& a, stats::linear_stats& s) { s.input_amax = a.amax; }
 };
