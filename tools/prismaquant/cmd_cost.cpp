@@ -10,10 +10,13 @@
 // Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
 // activation-weighted SSE when --stats gives the Linears' xtx_diag.
 // A shard's mapping is released as soon as no remaining Linear needs it.
+// --shard I/N|auto (engine/shard.hpp): whole work units (a fused group, or one Linear) are dealt
+// round-robin; the process writes its part (cost.shard-I-of-N.json) for `prismaquant merge`.
 #include "command.hpp"
 
 #include "cost_dispatch.hpp"
 
+#include <prismaquant/engine/shard.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
@@ -84,8 +87,10 @@ void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weig
   out.view = pq::formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
 }
 
-int run_cost(const std::string& dir, const std::string& format_list, const std::string& out_path,
-             const std::string& stats_path, bool row_sse, bool quiet) {
+int run_cost(const std::string& dir, const std::string& format_list, const std::string& out_arg,
+             const std::string& stats_path, bool row_sse, bool quiet, const std::string& shard_arg) {
+  const auto shard = pq::engine::parse_shard(shard_arg);
+  const std::string out_path = pq::engine::shard_output(out_arg, shard).string();
   const auto wanted = split_formats(format_list);
   // Formats outside the fused lists (MX rule variants) are not in the engine's lists.
   const auto in_all = pq::tool::cost_formats(false), seed_names = pq::tool::cost_formats(true);
@@ -126,8 +131,14 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
   for (std::size_t i = 0; i < d.linears.size(); ++i)
     if (!grouped[i]) units.push_back({static_cast<int>(i)});
   std::sort(units.begin(), units.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
+  units = pq::engine::deal(units, shard);
+  std::size_t total = 0;
   std::map<std::string, int> pending;  // shard path -> Linears still to read from it
-  for (const auto& l : d.linears) ++pending[m.weights->file_of(l.name + ".weight").string()];
+  for (const auto& u : units)
+    for (int i : u) {
+      ++pending[m.weights->file_of(d.linears[static_cast<std::size_t>(i)].name + ".weight").string()];
+      ++total;
+    }
 
   pq::stats::model_costs costs;
   const auto t0 = std::chrono::steady_clock::now();
@@ -185,10 +196,10 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
       ++done;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == d.linears.size())) {
+    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == total)) {
       last_print = now;
       const double s = std::chrono::duration<double>(now - t0).count();
-      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, d.linears.size(),
+      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, total,
                    source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
     }
   }
@@ -208,7 +219,7 @@ const pq::tool::registration reg{
     "cost", "Measure every Linear's round-trip error in each format (one read per weight); write the costs file",
     [](CLI::App& sub) {
       struct args {
-        std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats;
+        std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats, shard = "0/1";
         bool no_row_sse = false, quiet = false;
       };
       auto a = std::make_shared<args>();
@@ -219,7 +230,9 @@ const pq::tool::registration reg{
       sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE");
       sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
       sub.add_flag("--quiet", a->quiet, "no progress line");
-      return [=] { return run_cost(a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet); };
+      sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM): this process's share of the tensors")
+          ->capture_default_str();
+      return [=] { return run_cost(a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet, a->shard); };
     }};
 
 }  // namespace

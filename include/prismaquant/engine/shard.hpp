@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace prismaquant::engine {
 
@@ -85,6 +86,15 @@ inline shard_spec parse_shard(const std::string& spec, const env_lookup& env = [
   if (array) return *array;
   if (tasks) return *tasks;
   return {0, 1, "--shard auto: no launcher environment (OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID, SLURM_ARRAY_TASK_ID)"};
+}
+
+// This shard's items of a list (item i when i mod N == I), in order.
+template <class T>
+std::vector<T> deal(const std::vector<T>& items, const shard_spec& s) {
+  std::vector<T> mine;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (s.owns(static_cast<std::int64_t>(i))) mine.push_back(items[i]);
+  return mine;
 }
 
 // The file a shard writes for `--out path`: the path itself for a single process; else
