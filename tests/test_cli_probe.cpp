@@ -253,8 +253,9 @@ TEST_CASE("eval --layer-config: the loss of the round-tripped weights; FP8_SOURC
           t[i].spec.type = pq::dtype::F32;
           t[i].bytes = keep[i];
         }
-      std::erase_if(t, [&](const pq::tensor_data& x) { return x.spec.name == mod + ".weight_scale_inv"; });
     }
+    for (const auto& mod : nv_modules)  // last: t and keep share indices until here
+      std::erase_if(t, [&](const pq::tensor_data& x) { return x.spec.name == mod + ".weight_scale_inv"; });
   });
   const std::string e = "eval --json --tokens " + calib() + " --model ";
   auto loss = [&](const std::string& args) {
