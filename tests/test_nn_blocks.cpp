@@ -146,7 +146,8 @@ TEST_CASE("GQA causal attention: forward against a direct loop, backward against
   }
   // backward, one input at a time
   std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
-  auto run_back = [&](const std::vector<float>& r) {
+  auto run_back = [&](const std::vector<float>& r) {  // the backward follows its own forward (P may be kept)
+    nn::attention_forward(ref, s, q.data(), Q, k.data(), K, v.data(), K, o.data(), Q, seqs, sc);
     nn::attention_backward(ref, s, q.data(), Q, k.data(), K, v.data(), K, r.data(), Q, dq.data(), Q, dk.data(), K,
                            dv.data(), K, seqs, sc);
   };
@@ -161,6 +162,14 @@ TEST_CASE("GQA causal attention: forward against a direct loop, backward against
       dx = which == 0 ? dq : which == 1 ? dk : dv;
     };
     check_directional(x0, o.size(), f, b, 1e-2, 2e-3, 40 + static_cast<std::uint64_t>(which));
+    // P kept from the forward or recomputed in the backward: the same gradients
+    const auto kept = std::vector<float>(which == 0 ? dq : which == 1 ? dk : dv);
+    sc.keep_bytes = 0;
+    const auto r = randn(o.size(), 40 + static_cast<std::uint64_t>(which));
+    run_back(r);
+    REQUIRE(!sc.has_kept);
+    REQUIRE((which == 0 ? dq : which == 1 ? dk : dv) == kept);
+    sc.keep_bytes = 64u << 20;
   }
 }
 

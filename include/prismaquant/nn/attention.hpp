@@ -3,7 +3,7 @@
 //   P = softmax(scale · Q Kᵀ + causal mask),  O = P V
 // Query head h reads key/value head h / (heads / kv_heads). transformers' eager attention does
 // the same in float32 (matmul, ·scale, +mask, softmax in float32, matmul).
-// Backward (P recomputed from Q and K, never stored across calls):
+// Backward (P kept from the forward when all of a batch's fit `keep_bytes`, else recomputed):
 //   dP = dO Vᵀ,  dS = P ⊙ (dP − rowsum(P ⊙ dP)),  dQ = scale·dS K,  dK += scale·dSᵀ Q,  dV += Pᵀ dO
 // Queries are processed in chunks of 64 so the products skip the masked upper blocks.
 // Token t of the batch is row t / seq_len, position t % seq_len; q/k/v/o are [tokens × heads·d]
@@ -24,7 +24,10 @@ struct attention_shape {
 };
 
 struct attention_scratch {
-  std::vector<float> p, dp;  // [seq_len × seq_len]
+  std::vector<float> p, dp;       // [seq_len × seq_len]
+  std::vector<float> kept;        // [seqs × heads × seq_len × seq_len] P of the last forward
+  bool has_kept = false;
+  std::size_t keep_bytes = 64u << 20;  // keep P when a batch's fit (saves the backward's Q Kᵀ and exp)
 };
 
 namespace detail {
@@ -64,7 +67,10 @@ inline void attention_forward(const gemm_backend& g, const attention_shape& s, c
                               const float* k, std::int64_t ldk, const float* v, std::int64_t ldv, float* o,
                               std::int64_t ldo, std::int64_t seqs, attention_scratch& sc) {
   const std::int64_t S = s.seq_len, d = s.head_dim, group = s.heads / s.kv_heads;
-  sc.p.resize(static_cast<std::size_t>(S * S));
+  const std::size_t all = static_cast<std::size_t>(seqs * s.heads * S * S);
+  sc.has_kept = all * sizeof(float) <= sc.keep_bytes;
+  if (sc.has_kept) sc.kept.resize(all);
+  else sc.p.resize(static_cast<std::size_t>(S * S));
   for (std::int64_t r = 0; r < seqs; ++r)
     for (std::int64_t h = 0; h < s.heads; ++h) {
       const std::int64_t kh = h / group;
@@ -72,10 +78,11 @@ inline void attention_forward(const gemm_backend& g, const attention_shape& s, c
       const float* kk = k + r * S * ldk + kh * d;
       const float* vv = v + r * S * ldv + kh * d;
       float* oh = o + r * S * ldo + h * d;
-      detail::attention_probs(g, s, qh, ldq, kk, ldk, sc.p.data());
+      float* p = sc.has_kept ? sc.kept.data() + (r * s.heads + h) * S * S : sc.p.data();
+      detail::attention_probs(g, s, qh, ldq, kk, ldk, p);
       for (std::int64_t r0 = 0; r0 < S; r0 += detail::attn_chunk) {
         const std::int64_t r1 = std::min(S, r0 + detail::attn_chunk);
-        g.sgemm({false, false, r1 - r0, d, r1, 1.0f, sc.p.data() + r0 * S, S, vv, ldv, 0.0f, oh + r0 * ldo, ldo});
+        g.sgemm({false, false, r1 - r0, d, r1, 1.0f, p + r0 * S, S, vv, ldv, 0.0f, oh + r0 * ldo, ldo});
       }
     }
 }
@@ -87,9 +94,8 @@ inline void attention_backward(const gemm_backend& g, const attention_shape& s, 
                                std::int64_t lddo, float* dq, std::int64_t lddq, float* dk, std::int64_t lddk,
                                float* dv, std::int64_t lddv, std::int64_t seqs, attention_scratch& sc) {
   const std::int64_t S = s.seq_len, d = s.head_dim, group = s.heads / s.kv_heads;
-  sc.p.resize(static_cast<std::size_t>(S * S));
+  if (!sc.has_kept) sc.p.resize(static_cast<std::size_t>(S * S));
   sc.dp.resize(static_cast<std::size_t>(S * S));
-  float* p = sc.p.data();
   float* dp = sc.dp.data();
   for (std::int64_t r = 0; r < seqs; ++r) {
     for (std::int64_t t = 0; t < S; ++t) {
@@ -105,7 +111,8 @@ inline void attention_backward(const gemm_backend& g, const attention_shape& s, 
       float* dqh = dq + r * S * lddq + h * d;
       float* dkk = dk + r * S * lddk + kh * d;
       float* dvv = dv + r * S * lddv + kh * d;
-      detail::attention_probs(g, s, qh, ldq, kk, ldk, p);
+      float* p = sc.has_kept ? sc.kept.data() + (r * s.heads + h) * S * S : sc.p.data();
+      if (!sc.has_kept) detail::attention_probs(g, s, qh, ldq, kk, ldk, p);
       for (std::int64_t r0 = 0; r0 < S; r0 += detail::attn_chunk) {
         const std::int64_t r1 = std::min(S, r0 + detail::attn_chunk), m = r1 - r0;
         // dP = dO Vᵀ over the visible keys

@@ -26,6 +26,7 @@ struct expert_share {              // one expert's tokens of a batch
   std::vector<std::int32_t> token;  // ascending token index
   std::vector<std::int32_t> slot;   // the token's top-k slot holding this expert
   tensor2 x, z, a, f;               // [m×H], [m×2I], [m×I], [m×H]
+  tensor2 sig;                      // [m×I] sigmoid(z1), kept for the backward
   tensor2 df, dz, da;               // backward: [m×H], [m×2I], [m×I]
   std::int64_t m() const { return static_cast<std::int64_t>(token.size()); }
 };
@@ -36,18 +37,25 @@ struct moe_tape {
 };
 
 namespace detail {
-inline float silu(float z) { return z * (1.0f / (1.0f + std::exp(-z))); }  // torch: x * sigmoid(x)
 
-// z = x·[w1|w3]ᵀ, a = silu(z1)·z3, f = a·w2ᵀ for the m rows of x.
+// z = x·[w1|w3]ᵀ, a = silu(z1)·z3 (silu(z) = z·sigmoid(z), sigmoid kept in sig when given),
+// f = a·w2ᵀ for the m rows of x.
 inline void swiglu_forward(const gemm_backend& g, const expert_weights& w, std::int64_t H, std::int64_t I,
-                           const float* x, std::int64_t m, tensor2& z, tensor2& a, float* f, std::int64_t ldf) {
+                           const float* x, std::int64_t m, tensor2& z, tensor2& a, float* f, std::int64_t ldf,
+                           tensor2* sig = nullptr) {
   reshape(z, m, 2 * I);
   reshape(a, m, I);
+  if (sig) reshape(*sig, m, I);
   linear_forward(g, {w.w13, 2 * I, H, H}, x, H, m, z.data(), 2 * I);
   for (std::int64_t r = 0; r < m; ++r) {
     const float* zr = z.data() + r * 2 * I;
     float* ar = a.data() + r * I;
-    for (std::int64_t j = 0; j < I; ++j) ar[j] = silu(zr[j]) * zr[I + j];
+    float* sr = sig ? sig->data() + r * I : nullptr;
+    for (std::int64_t j = 0; j < I; ++j) {
+      const float sg = 1.0f / (1.0f + std::exp(-zr[j]));
+      if (sr) sr[j] = sg;
+      ar[j] = (zr[j] * sg) * zr[I + j];  // torch: silu(z1) * z3, silu = z * sigmoid(z)
+    }
   }
   linear_forward(g, {w.w2, H, I, I}, a.data(), I, m, f, ldf);
 }
@@ -80,7 +88,7 @@ inline void experts_forward(const gemm_backend& g, std::int64_t H, std::int64_t 
     reshape(s.f, m, H);
     for (std::int64_t r = 0; r < m; ++r)
       std::memcpy(s.x.data() + r * H, x + s.token[static_cast<std::size_t>(r)] * ldx, static_cast<std::size_t>(H) * 4);
-    detail::swiglu_forward(g, w[static_cast<std::size_t>(e)], H, I, s.x.data(), m, s.z, s.a, s.f.data(), H);
+    detail::swiglu_forward(g, w[static_cast<std::size_t>(e)], H, I, s.x.data(), m, s.z, s.a, s.f.data(), H, &s.sig);
     for (std::int64_t r = 0; r < m; ++r) {
       const std::int64_t t = s.token[static_cast<std::size_t>(r)];
       const float gw = rt.weight[static_cast<std::size_t>(t * k + s.slot[static_cast<std::size_t>(r)])];
@@ -152,11 +160,12 @@ inline void experts_backward(const gemm_backend& g, std::int64_t H, std::int64_t
     linear_backward_input(g, {we.w2, H, I, I}, s.df.data(), H, m, s.da.data(), I, false);
     for (std::int64_t r = 0; r < m; ++r) {
       const float* zr = s.z.data() + r * 2 * I;
+      const float* sgr = s.sig.data() + r * I;
       const float* dar = s.da.data() + r * I;
       float* dzr = s.dz.data() + r * 2 * I;
       for (std::int64_t j = 0; j < I; ++j) {
         const float z1 = zr[j], z3 = zr[I + j];
-        const float sg = 1.0f / (1.0f + std::exp(-z1));
+        const float sg = sgr[j];
         const float sl = z1 * sg;
         dzr[I + j] = dar[j] * sl;
         dzr[j] = dar[j] * z3 * (sg * (1.0f + z1 * (1.0f - sg)));

@@ -30,37 +30,47 @@ namespace prismaquant::probe {
 template <class>
 inline constexpr bool no_policy = false;
 
-// Per-row squared norms, per-column sums of squares and the max |x| of a [m × n] block, in one
-// pass (double sums). q/k/v (and an expert's w1/w3) see the same inputs, so the observer keeps
-// the last block's result and reuses it.
+// Per-row squared norms and, for inputs, per-column sums of squares and the max |x| of a
+// [m × n] block, in one pass (double sums). q/k/v (and an expert's w1/w3) see the same inputs,
+// so the observer keeps the last block's result and reuses it.
 struct row_col_sums {
   const float* p = nullptr;
   std::int64_t m = 0, n = 0, ld = 0;
+  bool cols = false;
   std::vector<double> row_sq, col_sq;
   double amax = 0.0;
 
-  void compute(const float* p_, std::int64_t m_, std::int64_t n_, std::int64_t ld_) {
-    if (p_ == p && m_ == m && n_ == n && ld_ == ld) return;
-    p = p_, m = m_, n = n_, ld = ld_;
+  void compute(const float* p_, std::int64_t m_, std::int64_t n_, std::int64_t ld_, bool with_cols) {
+    if (p_ == p && m_ == m && n_ == n && ld_ == ld && (cols || !with_cols)) return;
+    p = p_, m = m_, n = n_, ld = ld_, cols = with_cols;
     row_sq.assign(static_cast<std::size_t>(m), 0.0);
-    col_sq.assign(static_cast<std::size_t>(n), 0.0);
+    if (cols) col_sq.assign(static_cast<std::size_t>(n), 0.0);
     float mx = 0.0f;
+    double* c = col_sq.data();
     for (std::int64_t t = 0; t < m; ++t) {
       const float* x = p + t * ld;
-      double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+      double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       std::int64_t j = 0;
-      for (; j + 4 <= n; j += 4) {
-        const double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
-        a0 += x0 * x0, a1 += x1 * x1, a2 += x2 * x2, a3 += x3 * x3;
+      if (cols) {
+        for (; j + 8 <= n; j += 8)
+          for (int u = 0; u < 8; ++u) {
+            const double v = x[j + u];
+            a[u] += v * v;
+            c[j + u] += v * v;
+            mx = std::max(mx, std::fabs(x[j + u]));
+          }
+        for (; j < n; ++j) {
+          const double v = x[j];
+          a[0] += v * v;
+          c[j] += v * v;
+          mx = std::max(mx, std::fabs(x[j]));
+        }
+      } else {
+        for (; j + 8 <= n; j += 8)
+          for (int u = 0; u < 8; ++u) a[u] += static_cast<double>(x[j + u]) * x[j + u];
+        for (; j < n; ++j) a[0] += static_cast<double>(x[j]) * x[j];
       }
-      for (; j < n; ++j) a0 += static_cast<double>(x[j]) * x[j];
-      row_sq[static_cast<std::size_t>(t)] = (a0 + a1) + (a2 + a3);
-      double* c = col_sq.data();
-      for (j = 0; j < n; ++j) {
-        const double v = x[j];
-        c[j] += v * v;
-        mx = std::max(mx, std::fabs(x[j]));
-      }
+      row_sq[static_cast<std::size_t>(t)] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     }
     amax = mx;
   }
@@ -97,12 +107,12 @@ class linear_call {
   }
   // the inputs' per-token ‖x_t‖², per-column Σ_t x_tj², max |x|
   const row_col_sums& x_sums() {
-    xs_.compute(r_.x, r_.m, r_.in, r_.ldx);
+    xs_.compute(r_.x, r_.m, r_.in, r_.ldx, true);
     return xs_;
   }
   // the output gradients' per-token ‖δ_t‖²
   const row_col_sums& delta_sums() {
-    ds_.compute(r_.delta, r_.m, r_.out, r_.ldd);
+    ds_.compute(r_.delta, r_.m, r_.out, r_.ldd, false);
     return ds_;
   }
 
