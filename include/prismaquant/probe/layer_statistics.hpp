@@ -98,6 +98,7 @@ class layer_statistics {
     return std::get<typename linear_statistic<S>::acc>(linears_.at(linear).accs);
   }
   std::int64_t rows_seen(int linear) const { return linears_.at(linear).rows_seen; }
+  int layer() const noexcept { return layer_; }
 
   // Adds this layer's Linears and router to the stats.
   void write(stats::model_stats& m) const {

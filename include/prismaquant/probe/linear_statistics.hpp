@@ -234,7 +234,12 @@ struct linear_statistic<stat::xtx> {
     const auto& x = c.rows();
     std::vector<float> h(static_cast<std::size_t>(x.in * x.in));
     c.gemm().sgemm({true, false, x.in, x.in, x.m, 1.0f, x.x, x.ldx, x.x, x.ldx, 0.0f, h.data(), x.in});
-    return {std::vector<double>(h.begin(), h.end())};
+    partial p{std::vector<double>(h.size())};
+    for (std::int64_t i = 0; i < x.in; ++i)  // symmetric exactly (the product's halves round apart)
+      for (std::int64_t j = 0; j <= i; ++j)
+        p.v[static_cast<std::size_t>(i * x.in + j)] = p.v[static_cast<std::size_t>(j * x.in + i)] =
+            0.5 * (static_cast<double>(h[static_cast<std::size_t>(i * x.in + j)]) + h[static_cast<std::size_t>(j * x.in + i)]);
+    return p;
   }
   static void add(acc& a, const partial& p) { a.v.add(p.v.data()); }
   static void write(const acc&, stats::linear_stats&) {}  // not part of the stats file
