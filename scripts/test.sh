@@ -18,7 +18,7 @@ if [ "${PQ_SANITIZE:-1}" = 1 ]; then
   cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DPRISMAQUANT_SANITIZE=ON -DPRISMAQUANT_CUDA=OFF \
         -DPRISMAQUANT_BUILD_EXAMPLES=OFF -DPRISMAQUANT_BUILD_BENCHMARKS=OFF
   sanitized=(test_safetensors test_safetensors_corpus test_model_profile test_stats test_cli_inspect test_cli_cost
-             test_cli_solve test_cli_quantize test_codecs_spot)
+             test_cli_solve test_cli_quantize test_codecs_spot test_stats_v2)
   cmake --build "$asan" -j"$(nproc)" --target prismaquant_cli "${sanitized[@]}"
   regex=$(IFS='|'; echo "^(${sanitized[*]})\$")
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
