@@ -298,6 +298,8 @@ TEST_CASE("probe and eval: bad input is one line naming the file or tensor, and 
   expect_error(probe(model.string(), calib()) + " --seq-len 8192", "--seq-len: 8192 exceeds the model's max_position_embeddings 4096", out);
   expect_error(probe(model.string(), calib()) + " --domains a,b,c,d,e", "rows do not split into 5 equal domains", out);
   expect_error(probe(model.string(), calib()) + " --shard 2/2", "--shard: shard 2/2 is out of range", out);
+  expect_error("probe --quiet --model " + model.string() + " --calib " + calib() + " --out " + (d / "nowhere" / "s.json").string(),
+               "--out: folder", d / "nowhere");
   setenv("OMPI_COMM_WORLD_RANK", "3", 1);  // the child inherits a launcher's inconsistent rank
   setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
   expect_error(probe(model.string(), calib()) + " --shard auto", "OMPI_COMM_WORLD_RANK=3, OMPI_COMM_WORLD_SIZE=2", out);

@@ -60,6 +60,11 @@ int run_probe(const probe_args& a) {
       std::fflush(stderr);
     };
   const auto out = pq::engine::shard_output(a.out, o.shard);
+  {  // fail before the work, not after it
+    std::error_code ec;
+    const auto dir = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(dir, ec)) throw pq::error("--out", "folder " + dir.string() + " does not exist");
+  }
   const auto model = pq::model::open_model(a.model);
   const pq::nn::cblas_gemm gemm;
   const auto r = pq::probe::run(model, a.calib, o, gemm);
