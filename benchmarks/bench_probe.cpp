@@ -6,10 +6,12 @@
 //   gemms/bare/L, gemms/stats/L   the ceiling: the very GEMM calls of the two runs above
 //                        (recorded, same shapes and strides) replayed alone — what the layer
 //                        would take if everything around the products were free
-//   probe/full           `probe::run` over the whole calibration file (96 rows × 256, all
-//                        statistics, threads = all cores), wall time
+//   probe/bare/M, probe/stats/M   `probe::run` over the whole calibration file (96 rows × 256,
+//                        threads = all cores), wall time, with no statistics and with all of
+//                        them; M = 0: every layer resident, M = 1: layers streamed (the path of
+//                        models that do not fit: phase-3 forward recomputed)
 // Counters: tokens/s, and GFLOP/s of the GEMMs in each run.
-// PQ_BENCH_SMOKE=1: layer 0 only, and the full probe on 8 rows.
+// PQ_BENCH_SMOKE=1: layer 0 only, and the probes on 8 rows.
 #include <prismaquant/engine/runner.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 #include <prismaquant/probe/probe.hpp>
@@ -169,7 +171,9 @@ void BM_gemms(benchmark::State& state) {
   state.counters["GEMM_GFLOP/s"] = benchmark::Counter(f / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_probe_full(benchmark::State& state) {
+template <class Stats>
+void BM_probe(benchmark::State& state) {
+  const bool stream = state.range(0) != 0;
   const auto m = pq::model::open_model(model_dir());
   fs::path tokens = model_dir() / "calib_tokens.bin";
   std::int64_t rows = 96;
@@ -183,8 +187,9 @@ void BM_probe_full(benchmark::State& state) {
   }
   pq::probe::options o;
   o.domains = smoke() ? std::vector<std::string>{"default"} : std::vector<std::string>{"code", "prose", "math"};
+  o.stream = stream;
   const pq::nn::cblas_gemm blas;
-  for (auto _ : state) benchmark::DoNotOptimize(pq::probe::run(m, tokens, o, blas));
+  for (auto _ : state) benchmark::DoNotOptimize(pq::probe::run<Stats>(m, tokens, o, blas));
   const double t = static_cast<double>(rows * 256);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * t));
   state.counters["tokens/s"] = benchmark::Counter(t, benchmark::Counter::kIsIterationInvariantRate);
@@ -202,6 +207,8 @@ BENCHMARK_TEMPLATE(BM_layer, bare)->Name("layer/bare")->Apply(layers);
 BENCHMARK_TEMPLATE(BM_layer, all)->Name("layer/stats")->Apply(layers);
 BENCHMARK_TEMPLATE(BM_gemms, bare)->Name("gemms/bare")->Apply(layers);
 BENCHMARK_TEMPLATE(BM_gemms, all)->Name("gemms/stats")->Apply(layers);
-BENCHMARK(BM_probe_full)->Name("probe/full")->Unit(benchmark::kSecond)->UseRealTime()->Iterations(smoke() ? 1 : 3);
+// arg 0: every layer resident (the shipped model fits), 1: streamed (the large-model path)
+BENCHMARK_TEMPLATE(BM_probe, bare)->Name("probe/bare")->Arg(0)->Arg(1)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(smoke() ? 1 : 3);
+BENCHMARK_TEMPLATE(BM_probe, all)->Name("probe/stats")->Arg(0)->Arg(1)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(smoke() ? 1 : 3);
 
 BENCHMARK_MAIN();
