@@ -47,16 +47,18 @@ Validation inside the script (results recorded under "checks"):
 - the per-batch losses reproduce the model folder's eval_results.json (calibration loss) and the
   eval golden its eval losses (per domain where stored);
 - a plain transformers autograd probe (stock model, per-batch Fisher from .grad for the
-  attention Linears and the packed experts, REAP sums from a forward hook on the experts module,
-  --threads threads) is timed ("timing") and its figures are compared with the golden's.
+  attention Linears and the packed experts, REAP sums from a forward hook on the experts module)
+  is timed at --plain-threads threads ("timing": wall and CPU seconds, load average before) and
+  its figures are compared with the golden's.
 
 Usage (regenerates all goldens: python/golden/make_probe_goldens.sh):
   .venv-ref/bin/python python/golden/probe_reference.py --model models/minimax-m2-tiny \\
       --domains code,prose,math --out tests/golden/probe
-Deterministic: fixed threads (--threads); rerunning writes identical files except the wall
-times under "timing" (checked by rerunning). torch.use_deterministic_algorithms stays off: the
-only scatter here is transformers' index_add_ with distinct indices per call (order-free), and
-its deterministic CPU fallback is ~50x slower, which would also distort the timed plain probe.
+Deterministic: fixed threads (--threads, default 1) and torch.use_deterministic_algorithms for
+everything but the timed plain probe (which runs as a user would); rerunning writes identical
+files except the wall times under "timing" (checked by rerunning). One thread also because
+OpenMP's 2-thread parallel regions crawl on an oversubscribed machine (a 1024x256 index_add_:
+0.03 ms on 1 thread, 80 ms on 2 threads at load average 13 on 2 cores).
 """
 import argparse, contextlib, json, math, os, sys, tempfile, time, types
 from pathlib import Path
@@ -781,7 +783,9 @@ def main():
     ap.add_argument("--domains", default=None, help="comma-separated (default: one domain 'default')")
     ap.add_argument("--out", default=str(ROOT / "tests/golden/probe"))
     ap.add_argument("--name", default=None, help="file stem (default: the model folder's name)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="threads of the golden computations (default 1)")
+    ap.add_argument("--plain-threads", default="2",
+                    help="comma-separated thread counts at which the plain transformers probe is timed (default 2)")
     ap.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
     ap.add_argument("--no-plain", action="store_true", help="skip timing the plain transformers probe")
     ap.add_argument("--precision-report", action="store_true",
@@ -791,7 +795,7 @@ def main():
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
-    torch.use_deterministic_algorithms(False)
+    torch.use_deterministic_algorithms(True)
     torch.manual_seed(0)
     import transformers
     mdir = Path(a.model)
@@ -813,15 +817,21 @@ def main():
     if a.precision_report:
         print(json.dumps(precision_report(model, layout, arch, tokens, plan, a.token_weights), indent=1))
         return
-    timing = {"threads": a.threads}
+    timing = {"golden_threads": a.threads, "plain_transformers_probe": []}
     if not a.no_plain:
-        load0 = os.getloadavg()[0]
-        secs, plain_fisher, plain_reap = plain_probe(model, layout, arch, tokens, plan, a.token_weights)
-        timing["plain_transformers_probe_s"] = round(secs[0], 2)
-        timing["plain_transformers_probe_cpu_s"] = round(secs[1], 2)
-        timing["loadavg_1min_before"] = round(load0, 2)
-        print(f"plain transformers autograd probe: {secs[0]:.1f} s wall, {secs[1]:.1f} s CPU ({a.threads} threads,"
-              f" load average {load0:.1f} before)", file=sys.stderr)
+        torch.use_deterministic_algorithms(False)
+        for n in (int(x) for x in a.plain_threads.split(",")):
+            torch.set_num_threads(n)
+            load0 = os.getloadavg()[0]
+            secs, fisher_n, reap_n = plain_probe(model, layout, arch, tokens, plan, a.token_weights)
+            if not timing["plain_transformers_probe"]:
+                plain_fisher, plain_reap = fisher_n, reap_n
+            timing["plain_transformers_probe"].append({"threads": n, "wall_s": round(secs[0], 2),
+                                                      "cpu_s": round(secs[1], 2), "loadavg_1min_before": round(load0, 2)})
+            print(f"plain transformers autograd probe: {secs[0]:.1f} s wall, {secs[1]:.1f} s CPU ({n} threads,"
+                  f" load average {load0:.1f} before)", file=sys.stderr)
+        torch.set_num_threads(a.threads)
+        torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
     batches, accs, routers, c2 = golden_pass(model, layout, arch, tokens, plan, a.token_weights)
     timing["golden_pass_s"] = round(time.perf_counter() - t0, 2)
