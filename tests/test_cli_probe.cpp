@@ -325,7 +325,7 @@ TEST_CASE("probe and eval: bad input is one line naming the file or tensor, and 
         std::memcpy(keep[i].data() + 10, &nan, 2);
       }
   });
-  expect_error(probe((d / "nan").string(), calib()), "model.layers.3.post_attention_layernorm.weight: NaN at element 5", out);
+  expect_error(probe((d / "nan").string(), calib()), "model.layers.3.post_attention_layernorm.weight\": NaN at [5]", out);
   write_model(d / "nanscale", [](auto& t, auto& keep) {
     for (std::size_t i = 0; i < t.size(); ++i)
       if (t[i].spec.name == "model.layers.0.block_sparse_moe.experts.5.w2.weight_scale_inv") {
@@ -333,7 +333,7 @@ TEST_CASE("probe and eval: bad input is one line naming the file or tensor, and 
         std::memcpy(keep[i].data(), &inf, 4);
       }
   });
-  expect_error(probe((d / "nanscale").string(), calib()), "experts.5.w2.weight_scale_inv: Inf", out);
+  expect_error(probe((d / "nanscale").string(), calib()), "experts.5.w2.weight_scale_inv\": Inf at [0, 0]", out);
   // eval's own inputs
   std::ofstream(d / "lc.json") << R"({"model.layers.0.self_attn.q_proj": {"fmt": "NOPE"}})";
   expect_error("eval --model " + model.string() + " --tokens " + calib() + " --layer-config " + (d / "lc.json").string(),

@@ -7,6 +7,7 @@
 // --json prints {"loss": L, "tokens": N, "domains": {"code": L1, ...}}.
 #include "command.hpp"
 
+#include <prismaquant/cli/options.hpp>
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/engine/round_trip_weights.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
@@ -29,13 +30,9 @@ int run_eval(const eval_args& a) {
   pq::engine::eval_options o;
   o.seq_len = a.seq_len;
   o.batch_rows = a.batch;
-  if (a.token_dtype == "uint16") o.token_bytes = 2;
-  else if (a.token_dtype == "uint32") o.token_bytes = 4;
-  else throw pq::error("--token-dtype", "\"" + a.token_dtype + "\" is not uint16 or uint32");
+  o.token_bytes = a.token_dtype == "uint32" ? 4 : 2;  // option values checked by the parser
   o.domains = pq::engine::parse_domains(a.domains);
-  if (a.threads < 0) throw pq::error("--threads", "must be >= 0 (0: all cores)");
   o.threads = static_cast<unsigned>(a.threads);
-  if (!(a.max_memory >= 0.0) || a.max_memory > 1e6) throw pq::error("--max-memory", "must be a number of GB >= 0");
   o.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
   o.tmp_dir = a.tmp_dir;
   if (!a.quiet && !a.json)
@@ -75,18 +72,30 @@ int run_eval(const eval_args& a) {
 const pq::tool::registration reg{
     "eval", "Mean next-token cross-entropy of a checkpoint, optionally quantized by a layer config and pruned",
     [](CLI::App& sub) {
+      namespace check = pq::cli::check;
       auto a = std::make_shared<eval_args>();
-      sub.add_option("--model", a->model, "checkpoint folder")->required();
-      sub.add_option("--tokens", a->tokens, "token file: uint16 little-endian [rows, seq_len]")->required();
+      sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
+      sub.add_option("--tokens", a->tokens, "token file: uint16 little-endian [rows, seq_len]")
+          ->required()
+          ->check(check::existing_file());
       sub.add_option("--domains", a->domains, "split the rows into equal consecutive domains, e.g. code,prose,math");
-      sub.add_option("--layer-config", a->layer_config, "layer_config.json: each Linear through its format's round trip");
-      sub.add_option("--prune-manifest", a->prune, "prune manifest: only the kept experts are routed to");
+      sub.add_option("--layer-config", a->layer_config, "layer_config.json: each Linear through its format's round trip")
+          ->check(check::existing_file());
+      sub.add_option("--prune-manifest", a->prune, "prune manifest: only the kept experts are routed to")
+          ->check(check::existing_file());
       sub.add_option("--token-dtype", a->token_dtype, "token ids: uint16, or uint32 for vocabularies beyond 65536")
-          ->capture_default_str();
-      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")->capture_default_str();
-      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str();
-      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")->capture_default_str();
-      sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory")->capture_default_str();
+          ->capture_default_str()
+          ->check(check::one_of({"uint16", "uint32"}));
+      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
+          ->capture_default_str()
+          ->check(check::integer(2, 1 << 24));
+      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->check(check::integer(1, 1 << 24));
+      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
+          ->capture_default_str()
+          ->check(check::integer(0, 4096));
+      sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory")
+          ->capture_default_str()
+          ->check(check::number(0, 1e6));
       sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go");
       sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
       sub.add_flag("--quiet", a->quiet, "no progress line");

@@ -2,10 +2,13 @@
 // Reading one checkpoint tensor as float32 for the engine: F32 as is, BF16 / F16 widened
 // exactly, FP8 E4M3 with 128×128 `weight_scale_inv` blocks dequantized (w = fp8 · scale in
 // float32, as transformers' FineGrainedFP8 dequantize does). The shape is checked against what
-// the architecture expects and NaN / Inf are refused, each with an error naming the tensor.
+// the architecture expects and NaN / Inf are refused, each with an error naming the tensor:
+// stored codes by io/finite.hpp (file, tensor, index), then the float32 result (an FP8 code
+// times a huge scale can still overflow).
 #include <prismaquant/core/codecs.hpp>
 #include <prismaquant/formats/weight_view.hpp>
 #include <prismaquant/io/checkpoint.hpp>
+#include <prismaquant/io/finite.hpp>
 
 #include <array>
 #include <cmath>
@@ -67,6 +70,7 @@ inline source_weight open_source_weight(const checkpoint& ck, const std::string&
   s.name = module + ".weight";
   const auto t = ck.tensor(s.name);
   detail::check_shape(t, s.name, {out, in});
+  require_finite(t);
   const void* data = t.bytes.data();
   const std::size_t align = static_cast<std::size_t>(std::max(1, dtype_bits(t.type) / 8));
   if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
@@ -79,6 +83,7 @@ inline source_weight open_source_weight(const checkpoint& ck, const std::string&
     if (!ck.contains(sn)) throw error(s.name, "F8_E4M3 weight without " + sn);
     const auto st = ck.tensor(sn);
     detail::check_shape(st, sn, {(out + 127) / 128, (in + 127) / 128});
+    require_finite(st);
     if (st.type == dtype::F32) {
       s.scale_inv = st.to_vector<float>();
     } else if (st.type == dtype::BF16) {
@@ -120,6 +125,7 @@ inline std::vector<float> read_tensor(const checkpoint& ck, const std::string& n
   if (!ck.contains(name)) throw error(name, "missing from the checkpoint (the config promises it)");
   const auto t = ck.tensor(name);
   detail::check_shape(t, name, shape);
+  require_finite(t);
   std::int64_t n = 1;
   for (auto d : shape) n *= d;
   std::vector<float> out(static_cast<std::size_t>(n));
