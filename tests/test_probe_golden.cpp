@@ -9,9 +9,12 @@
 //   xtx_diag, h_row_sum (per element, relative to
 //     the vector's largest element)                 1e-4
 //   reroute_fisher, reroute_sq                      1e-4
-//   reroute_first (signed: relative to the
-//     expert's Σ|δ·Δy| scale √(T·reroute_sq·…))     see below
-// The largest errors seen are printed, so the achieved tolerances are on record.
+//   reroute_first (signed: relative to √(B·reroute_fisher), the Cauchy-Schwarz bound of its
+//     per-batch terms over the B batches)           1e-4
+// except the re-routing sums of the experts listed in `exact_tie` below (1e-2).
+// The largest errors seen are printed, so the achieved tolerances are on record (MiniMax-M2
+// tiny, 2 threads: losses ≤ 1e-7, Linear sums ≤ 5e-6, REAP sums ≤ 2e-6, re-routing ≤ 3e-6
+// outside `exact_tie`).
 #include <catch2/catch.hpp>
 
 #include <prismaquant/engine/eval.hpp>
@@ -50,6 +53,21 @@ struct error_log {
     for (const auto& [k, v] : worst) std::printf("  %-34s %.2e\n", k.c_str(), v);
   }
 };
+
+// Re-routing entries whose replacement expert is an exact float32 tie in the reference: at
+// one position the two best candidates (after excluding the expert) have bit-identical
+// biased scores in transformers' forward, so which one replaces it is decided by the last
+// bit of the router input, and the reference and the probe (whose GEMMs round differently)
+// may pick different experts. That position's δ·Δy then differs by a whole term. Found by
+//   .venv-ref/bin/python python/golden/reroute_ties.py --model models/minimax-m2-tiny --domains code,prose,math
+// ("replacement scores 0.708013415 and 0.708013415": row 57, position 97, candidates 8 and
+// 11; the reference picks 8). Every other entry keeps the 1e-4 tolerance; these get 1e-2
+// (the flipped term is 0.4 % of expert 26's reroute_first scale, 0.08 % of its
+// reroute_fisher, 0.02 % of its reroute_sq).
+bool exact_tie(const std::string& model, const std::string& router, const std::string& domain, int expert) {
+  return model == "minimax-m2-tiny" && router == "model.layers.1.block_sparse_moe.gate" && domain == "prose" &&
+         (expert == 17 || expert == 18 || expert == 19 || expert == 26);
+}
 
 double rel(double a, double b, double scale) { return std::fabs(a - b) / std::max(scale, 1e-300); }
 
@@ -131,13 +149,16 @@ void run_model(const std::string& name) {
         check(log, "sum_g_norm", x.sum_g_norm.value(), wd["sum_g_norm"][e].get<double>(), 1e-4);
         check(log, "sum_g_norm_sq", x.sum_g_norm_sq.value(), wd["sum_g_norm_sq"][e].get<double>(), 1e-4);
         check(log, "max_g_norm", x.max_g_norm, wd["max_g_norm"][e].get<double>(), 1e-4);
-        check(log, "reroute_fisher", x.reroute_fisher.value(), wd["reroute_fisher"][e].get<double>(), 1e-4);
-        check(log, "reroute_sq", x.reroute_sq.value(), wd["reroute_sq"][e].get<double>(), 1e-4);
+        const bool tie = exact_tie(name, router, dom, e);
+        const std::string tag = tie ? " (exact tie)" : "";
+        const double rtol = tie ? 1e-2 : 1e-4;
+        check(log, "reroute_fisher" + tag, x.reroute_fisher.value(), wd["reroute_fisher"][e].get<double>(), rtol);
+        check(log, "reroute_sq" + tag, x.reroute_sq.value(), wd["reroute_sq"][e].get<double>(), rtol);
         // reroute_first is a signed sum that can cancel to near zero; its scale is the
         // Cauchy-Schwarz bound of its terms over the expert's batches, √(reroute_fisher·n_batches)
         const double scale = std::sqrt(wd["reroute_fisher"][e].get<double>() * static_cast<double>(gb.size()));
-        check(log, "reroute_first (/ sqrt(B*fisher))", x.reroute_first.value(), wd["reroute_first"][e].get<double>(),
-              1e-4, std::max(std::fabs(wd["reroute_first"][e].get<double>()), scale));
+        check(log, "reroute_first (/ sqrt(B*fisher))" + tag, x.reroute_first.value(), wd["reroute_first"][e].get<double>(),
+              rtol, std::max(std::fabs(wd["reroute_first"][e].get<double>()), scale));
       }
     }
   }
