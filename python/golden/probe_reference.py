@@ -788,6 +788,8 @@ def main():
                     help="comma-separated thread counts at which the plain transformers probe is timed (default 2)")
     ap.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
     ap.add_argument("--no-plain", action="store_true", help="skip timing the plain transformers probe")
+    ap.add_argument("--timing-only", action="store_true",
+                    help="only time the plain transformers probe at --plain-threads and print it; writes nothing")
     ap.add_argument("--precision-report", action="store_true",
                     help="only print how far float32 is from float64 on the (limited) batches; writes nothing")
     ap.add_argument("--limit-batches", type=int, default=None,
@@ -818,6 +820,15 @@ def main():
         print(json.dumps(precision_report(model, layout, arch, tokens, plan, a.token_weights), indent=1))
         return
     timing = {"golden_threads": a.threads, "plain_transformers_probe": []}
+    if a.timing_only:
+        torch.use_deterministic_algorithms(False)
+        for n in (int(x) for x in a.plain_threads.split(",")):
+            torch.set_num_threads(n)
+            load0 = os.getloadavg()[0]
+            secs, _, _ = plain_probe(model, layout, arch, tokens, plan, a.token_weights)
+            print(json.dumps({"threads": n, "wall_s": round(secs[0], 2), "cpu_s": round(secs[1], 2),
+                              "loadavg_1min_before": round(load0, 2)}))
+        return
     if not a.no_plain:
         torch.use_deterministic_algorithms(False)
         for n in (int(x) for x in a.plain_threads.split(",")):
