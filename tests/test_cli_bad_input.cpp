@@ -343,7 +343,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {p_run + qwen + " --calib " + tok + " --out " + out_file + " --threads -1", {"--threads", "out of range"}},
       {p_run + qwen + " --calib " + tok + " --out " + out_file + " --max-memory nan", {"--max-memory", "not a finite number"}},
       {p_run + qwen + " --calib " + tok + " --out " + out_file + " --shard 2/2", {"--shard", "out of range"}},
-      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --seq-len 100000", {"--seq-len", "max_position_embeddings"}},
+      {"probe --quiet --seq-len 100000 --model " + qwen + " --calib " + tok + " --out " + out_file, {"--seq-len", "max_position_embeddings"}},
       // eval
       {"eval --quiet --model " + sb.path("nowhere") + " --tokens " + tok, {"--model", "no such file or folder"}},
       {e_run + qwen + " --tokens " + sb.path("nowhere.bin"), {"--tokens", "no such file"}},
