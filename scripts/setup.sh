@@ -18,7 +18,7 @@ for a in "$@"; do
   esac
 done
 debs=(cmake g++ make libboost-dev xtensor-dev libxsimd-dev catch2 libbenchmark-dev
-      nlohmann-json3-dev libcli11-dev python3-venv ccache
+      nlohmann-json3-dev libcli11-dev python3-venv ccache libopenblas-dev openmpi-bin
       clang-14 libclang-rt-14-dev)  # clang: the libFuzzer targets (fuzz/run.sh)
 if [ "$cross" = 1 ]; then debs+=(g++-aarch64-linux-gnu qemu-user-static ninja-build); fi
 missing=()

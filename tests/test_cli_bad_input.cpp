@@ -197,6 +197,28 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
   }
   const std::string w_nan = sb.path("w_nan.safetensors"), w_inf = sb.path("w_inf.safetensors");
   const std::string a_io = "allocate --stats " + st + " --costs " + co + " ";
+  // probe / eval / merge: the tiny Qwen3-MoE model (vocab 260), a copy of it with a BF16 NaN in
+  // layer 1's post-attention norm, and token files of 4 rows x 16 with one thing wrong each.
+  const fs::path qwen_src = fs::path(PQ_SOURCE_DIR) / "models" / "qwen3-moe-tiny";
+  fs::copy(qwen_src, sb.dir / "qwen");
+  fs::copy(qwen_src, sb.dir / "qwen_nan");
+  patch_byte(sb.dir / "qwen_nan" / "model.safetensors", "model.layers.1.post_attention_layernorm.weight", 2 * 7, 0xC0);
+  patch_byte(sb.dir / "qwen_nan" / "model.safetensors", "model.layers.1.post_attention_layernorm.weight", 2 * 7 + 1, 0x7F);
+  auto token_file = [&](const std::string& name, std::vector<std::uint16_t> ids, std::size_t bytes) {
+    ids.resize(64, 65);
+    put(sb.dir / name, std::string(reinterpret_cast<const char*>(ids.data()), bytes));
+    return sb.path(name);
+  };
+  const std::string qwen = sb.path("qwen"), tok = token_file("tok.bin", {}, 128);
+  const std::string tok_short = token_file("tok_short.bin", {}, 100);  // 100 bytes: not whole rows of 16 tokens
+  std::vector<std::uint16_t> oov(64, 65);
+  oov[16 + 3] = 260;  // row 1, position 3: the vocabulary is 0..259
+  const std::string tok_oov = token_file("tok_oov.bin", oov, 128);
+  const std::string p_run = "probe --quiet --seq-len 16 --model ";
+  const std::string e_run = "eval --quiet --seq-len 16 --model ";
+  pq::stats::model_stats part;
+  part.shards = {"0/2"};
+  pq::stats::write_stats(sb.dir / "part.json", part);
 
   expect_rejected(sb, {
       // argument parsing, any command
@@ -303,6 +325,44 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"allocate --stats " + co + " --costs " + co + " --target-bits 6 --out " + out_dir, {"costs.json", "prismaquant.stats"}},
       {a_io + "--target-bits 0.5 --out " + sb.path("prev"), {"smallest feasible size"}},
       {a_io + "--target-bits 6 --out " + sb.path("prev_blocked"), {"pareto.csv", "is a folder"}},
+      // probe
+      {"probe --quiet --model " + sb.path("nowhere") + " --calib " + tok + " --out " + out_file, {"--model", "nowhere", "no such file or folder"}},
+      {p_run + qwen + " --calib " + sb.path("nowhere.bin") + " --out " + out_file, {"--calib", "no such file"}},
+      {p_run + qwen + " --calib " + tok_short + " --out " + out_file, {"tok_short.bin", "100 bytes is not a whole number of rows"}},
+      {p_run + qwen + " --calib " + tok_oov + " --out " + out_file, {"tok_oov.bin", "token 260 at row 1, position 3"}},
+      {p_run + qwen + " --calib " + tok + " --domains a,b,c --out " + out_file, {"rows do not split into 3 equal domains"}},
+      {p_run + sb.path("qwen_nan") + " --calib " + tok + " --out " + out_file,
+       {"model.layers.1.post_attention_layernorm.weight", "NaN at [7]"}},
+      {p_run + qwen + " --calib " + tok + " --out " + sb.path("nowhere/stats.json"), {"--out", "nowhere", "does not exist"}},
+      {p_run + qwen + " --calib " + tok + " --out " + sb.path("prev"), {"--out", "is a folder"}},
+      {p_run + qwen + " --calib " + tok + " --out " + sb.path("prev/cost.safetensors"), {"--out", "stats file is JSON"}},
+      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --token-weights bogus", {"--token-weights", "unknown value \"bogus\""}},
+      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --token-dtype u8", {"--token-dtype", "unknown value"}},
+      {"probe --quiet --seq-len 1 --model " + qwen + " --calib " + tok + " --out " + out_file, {"--seq-len", "out of range"}},
+      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --batch 0", {"--batch", "out of range"}},
+      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --threads -1", {"--threads", "out of range"}},
+      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --max-memory nan", {"--max-memory", "not a finite number"}},
+      {p_run + qwen + " --calib " + tok + " --out " + out_file + " --shard 2/2", {"--shard", "out of range"}},
+      {"probe --quiet --seq-len 100000 --model " + qwen + " --calib " + tok + " --out " + out_file, {"--seq-len", "max_position_embeddings"}},
+      // eval
+      {"eval --quiet --model " + sb.path("nowhere") + " --tokens " + tok, {"--model", "no such file or folder"}},
+      {e_run + qwen + " --tokens " + sb.path("nowhere.bin"), {"--tokens", "no such file"}},
+      {e_run + qwen + " --tokens " + tok_short, {"tok_short.bin", "not a whole number of rows"}},
+      {e_run + qwen + " --tokens " + tok_oov, {"tok_oov.bin", "token 260 at row 1, position 3"}},
+      {e_run + qwen + " --tokens " + tok + " --domains a,b,c", {"rows do not split into 3 equal domains"}},
+      {e_run + sb.path("qwen_nan") + " --tokens " + tok, {"post_attention_layernorm.weight", "NaN at [7]"}},
+      {e_run + qwen + " --tokens " + tok + " --layer-config " + sb.path("nowhere.json"), {"--layer-config", "no such file"}},
+      {e_run + qwen + " --tokens " + tok + " --prune-manifest " + sb.path("prev"), {"--prune-manifest", "is a folder"}},
+      {e_run + qwen + " --tokens " + tok + " --threads x", {"--threads", "not an integer"}},
+      // merge
+      {"merge " + sb.path("nowhere.json") + " --out " + out_file, {"nowhere.json", "no such file"}},
+      {"merge " + st + " --out " + sb.path("nowhere/merged.json"), {"--out", "nowhere", "does not exist"}},
+      {"merge " + st + " --out " + sb.path("prev"), {"--out", "is a folder"}},
+      {"merge " + st + " --out " + st, {"--out", "is also an input"}},
+      {"merge " + pr + " --out " + out_file, {"problem.json", "not a prismaquant stats or costs file"}},
+      {"merge " + sb.path("part.json") + " " + sb.path("part.json") + " --out " + out_file, {"shard 0/2 is given twice"}},
+      {"merge " + st + " " + co + " --out " + out_file, {"costs.json", "\"format\" must be \"prismaquant.stats\""}},
+      {"merge --out " + out_file, {"inputs: is required"}},
       // synthesize
       {"synthesize --layers 0 --out " + out_dir, {"--layers", "out of range"}},
       {"synthesize --layers nan --out " + out_dir, {"--layers", "not an integer"}},

@@ -176,8 +176,13 @@ inline std::function<int()> setup_allocate(CLI::App& sub, const toolset&) {
   sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted")
       ->check(check::one_of(pq::proxy::proxy_names()));
   sub.add_option("--saliency", a->saliency,
-                 "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean")
-      ->check(check::one_of(pq::saliency::saliency_names()));
+                 "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean; "
+                 "reroute_fisher, reroute_taylor, reroute_output (stats from prismaquant probe)")
+      ->check(check::one_of([] {
+        auto n = pq::saliency::saliency_names();
+        for (auto& r : pq::saliency::reroute_saliency_names()) n.push_back(r);
+        return n;
+      }()));
   sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection")
       ->check(check::one_of({"pooled", "mean", "max", "union", "intersection"}));
   sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp")

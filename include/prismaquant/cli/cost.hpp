@@ -12,12 +12,14 @@
 // Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
 // activation-weighted SSE when --stats gives the Linears' xtx_diag.
 // A shard's mapping is released as soon as no remaining Linear needs it.
-//
+// --shard I/N|auto (engine/shard.hpp): whole work units (a fused group, or one Linear) are dealt
+// round-robin; the process writes its part (cost.shard-I-of-N.json) for `prismaquant merge`.
 // --device cuda runs the same pass on the GPU (kernels/cost_stream.cuh): Linears go in batches
 // of about a GB, each copied to the GPU while the previous one is measured.
 #include <prismaquant/cli/command.hpp>
 #include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
+#include <prismaquant/engine/shard.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/finite.hpp>
 #include <prismaquant/io/output_set.hpp>
@@ -93,8 +95,11 @@ inline void load(const pq::checkpoint& ck, const pq::model::linear_info& l, load
   out.view = pq::formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
 }
 
-inline int run_cost(const toolset& tools, const std::string& dir, const std::string& format_list, const std::string& out_path,
-             const std::string& stats_path, bool row_sse, bool quiet, const std::string& device = "cpu") {
+inline int run_cost(const toolset& tools, const std::string& dir, const std::string& format_list, const std::string& out_arg,
+             const std::string& stats_path, bool row_sse, bool quiet, const std::string& shard_arg,
+             const std::string& device = "cpu") {
+  const auto shard = pq::engine::parse_shard(shard_arg);
+  const std::string out_path = pq::engine::shard_output(out_arg, shard).string();
   const auto wanted = split_formats(format_list, tools);
   const auto& passes = device == "cuda" ? tools.device_cost_passes : tools.cost_passes;
   if (passes.empty())
@@ -158,8 +163,14 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   for (std::size_t i = 0; i < d.linears.size(); ++i)
     if (!grouped[i]) units.push_back({static_cast<int>(i)});
   std::sort(units.begin(), units.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
+  units = pq::engine::deal(units, shard);
+  std::size_t total = 0;
   std::map<std::string, int> pending;  // shard path -> Linears still to read from it
-  for (const auto& l : d.linears) ++pending[m.weights->file_of(l.name + ".weight").string()];
+  for (const auto& u : units)
+    for (int i : u) {
+      ++pending[m.weights->file_of(d.linears[static_cast<std::size_t>(i)].name + ".weight").string()];
+      ++total;
+    }
 
   pq::stats::model_costs costs;
   const auto t0 = std::chrono::steady_clock::now();
@@ -234,15 +245,15 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
       costs.linears.emplace(l.name, std::move(lc));
       source_bytes += static_cast<double>(ws[k].view.size()) * pq::dtype_bits(ws[k].view.type) / 8.0;
       params += static_cast<double>(ws[k].view.size());
-      const std::string shard = m.weights->file_of(l.name + ".weight").string();
-      if (--pending[shard] == 0) m.weights->release(shard);
+      const std::string shard_file = m.weights->file_of(l.name + ".weight").string();
+      if (--pending[shard_file] == 0) m.weights->release(shard_file);
       ++done;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == d.linears.size())) {
+    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == total)) {
       last_print = now;
       const double s = std::chrono::duration<double>(now - t0).count();
-      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, d.linears.size(),
+      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, total,
                    source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
     }
   }
@@ -264,7 +275,7 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
 inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
   using namespace cost_detail;
   struct args {
-    std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats, device = "cpu";
+    std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats, shard = "0/1", device = "cpu";
     bool no_row_sse = false, quiet = false;
   };
   auto a = std::make_shared<args>();
@@ -280,8 +291,10 @@ inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
       ->capture_default_str()
       ->check(check::one_of({"cpu", "cuda"}));
   sub.add_flag("--quiet", a->quiet, "no progress line");
+  sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM): this process's share of the tensors")
+      ->capture_default_str();
   return [=, &tools] {
-    return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet, a->device);
+    return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet, a->shard, a->device);
   };
 }
 

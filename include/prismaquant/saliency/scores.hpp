@@ -12,11 +12,14 @@
 //   weighted_frequency  Σ g                                       ("weighted_expert_frequency_sum")
 //   weighted_ean        Σ g·‖f‖                                   ("weighted_ean_sum")
 // A never-routed expert scores 0 under every definition.
+// Re-routing-aware scores (reroute_fisher, reroute_taylor, reroute_output) live in
+// saliency/reroute.hpp and are registered by name here too.
 //
 // A model of the concept: `static constexpr std::string_view name;` and
 // `double operator()(const stats::expert_acc&, std::int64_t total_tokens) const`.
 #include <prismaquant/core/config.hpp>
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/saliency/reroute.hpp>
 #include <prismaquant/stats/expert_stats.hpp>
 
 #include <concepts>
@@ -83,6 +86,7 @@ struct weighted_ean {
 static_assert(check_saliency<reap>() && check_saliency<reap_dropout>() && check_saliency<frequency>() &&
               check_saliency<ean_sum>() && check_saliency<ean_mean>() && check_saliency<weighted_frequency>() &&
               check_saliency<weighted_ean>());
+static_assert(check_saliency<reroute_fisher>() && check_saliency<reroute_taylor>() && check_saliency<reroute_output>());
 
 // Type-erased, by name (command line).
 struct any_saliency {
@@ -99,6 +103,8 @@ any_saliency erase(S s) {
 inline std::vector<std::string> saliency_names() {
   return {"reap", "reap_dropout", "frequency", "ean_sum", "ean_mean", "weighted_frequency", "weighted_ean"};
 }
+// The scores that need the probe's re-routing sums (saliency/reroute.hpp).
+inline std::vector<std::string> reroute_saliency_names() { return {"reroute_fisher", "reroute_taylor", "reroute_output"}; }
 
 inline any_saliency saliency_by_name(const std::string& n) {
   if (n == "reap") return erase(reap{});
@@ -108,8 +114,12 @@ inline any_saliency saliency_by_name(const std::string& n) {
   if (n == "ean_mean") return erase(ean_mean{});
   if (n == "weighted_frequency") return erase(weighted_frequency{});
   if (n == "weighted_ean") return erase(weighted_ean{});
+  if (n == "reroute_fisher") return erase(reroute_fisher{});
+  if (n == "reroute_taylor") return erase(reroute_taylor{});
+  if (n == "reroute_output") return erase(reroute_output{});
   std::string all;
   for (auto& x : saliency_names()) all += (all.empty() ? "" : ", ") + x;
+  for (auto& x : reroute_saliency_names()) all += ", " + x;
   throw error("--saliency", "unknown saliency \"" + n + "\" (known: " + all + ")");
 }
 

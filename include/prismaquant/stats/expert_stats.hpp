@@ -9,6 +9,13 @@
 // src/reap/observer.py: reap, ean_sum, ean_mean, weighted_ean_sum, expert_frequency,
 // weighted_expert_frequency_sum) plus the reference's REAP-dropout Σ g·‖f‖².
 //
+// Re-routing sums (stats file version 2, when the probe measured them): dropping expert j does
+// not remove g_j·f_j — the router picks its next expert and renormalises. With Δy_t^(j) that
+// change of the MoE output at a token routed to j and δ_t = dL/d(MoE output):
+//   reroute_first  = Σ_t δ_t·Δy_t^(j)                 (signed: the first-order Δloss)
+//   reroute_fisher = Σ_batches (Σ_{t∈b} δ_t·Δy_t^(j))²  (per-batch empirical Fisher, ≥ 0)
+//   reroute_sq     = Σ_t ‖Δy_t^(j)‖²
+//
 // All sums are exact_sum, counts are integers and max is a max: merging shards (or
 // domains) in any order gives bit-identical results.
 #include <prismaquant/core/error.hpp>
@@ -31,6 +38,10 @@ struct expert_acc {
   exact_sum sum_norm_sq;    // Σ ‖f‖²
   std::int64_t count = 0;   // tokens routed to this expert
   double max_g_norm = 0.0;  // max g·‖f‖
+  bool reroute = false;     // the three re-routing sums below were measured
+  exact_sum reroute_first;  // Σ δ·Δy (signed)
+  exact_sum reroute_fisher; // Σ_b (Σ_{t∈b} δ·Δy)²
+  exact_sum reroute_sq;     // Σ ‖Δy‖²
 
   // One routed token. g in [0, 1] is not enforced (some routers do not renormalise), but it
   // must be finite and non-negative, and so must the norm.
@@ -55,6 +66,10 @@ struct expert_acc {
     sum_norm_sq.merge(o.sum_norm_sq);
     count += o.count;
     max_g_norm = std::max(max_g_norm, o.max_g_norm);
+    if (o.reroute != reroute) throw error("expert_acc", "shards disagree on whether re-routing was measured");
+    reroute_first.merge(o.reroute_first);
+    reroute_fisher.merge(o.reroute_fisher);
+    reroute_sq.merge(o.reroute_sq);
   }
 };
 
@@ -68,7 +83,11 @@ struct domain_acc {
       throw error(where, "shards disagree on the number of experts (" + std::to_string(experts.size()) + " vs " +
                              std::to_string(o.experts.size()) + ")");
     total_tokens += o.total_tokens;
-    for (std::size_t j = 0; j < experts.size(); ++j) experts[j].merge(o.experts[j]);
+    for (std::size_t j = 0; j < experts.size(); ++j) {
+      if (experts[j].reroute != o.experts[j].reroute)
+        throw error(where, "shards disagree on whether re-routing was measured");
+      experts[j].merge(o.experts[j]);
+    }
   }
 };
 
@@ -89,6 +108,8 @@ struct router_stats {
   domain_acc pooled() const {
     domain_acc all;
     all.experts.resize(static_cast<std::size_t>(num_experts));
+    if (!domains.empty())
+      for (std::size_t j = 0; j < all.experts.size(); ++j) all.experts[j].reroute = domains.begin()->second.experts[j].reroute;
     for (auto& [d, acc] : domains) all.merge(acc, "router \"" + name + "\" domain \"" + d + "\"");
     return all;
   }
@@ -107,8 +128,9 @@ struct router_stats {
         const auto& e = acc.experts[j];
         const std::string we = wd + " expert " + std::to_string(j);
         for (double v : {e.sum_g_norm.value(), e.sum_g_norm_sq.value(), e.sum_g.value(), e.sum_norm.value(),
-                         e.sum_norm_sq.value(), e.max_g_norm})
+                         e.sum_norm_sq.value(), e.max_g_norm, e.reroute_fisher.value(), e.reroute_sq.value()})
           if (!std::isfinite(v) || v < 0.0) throw error(we, "has a negative or non-finite accumulator");
+        if (!std::isfinite(e.reroute_first.value())) throw error(we, "reroute_first is not finite");
         if (e.count < 0) throw error(we, "count is negative");
         if (e.count > acc.total_tokens) throw error(we, "routed count exceeds total_tokens");
         if (__builtin_add_overflow(routed, e.count, &routed)) throw error(wd, "routed counts overflow int64");

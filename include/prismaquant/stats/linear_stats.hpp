@@ -7,16 +7,24 @@
 //               (Σ_b ‖G_b[r,:]‖² / rows_seen), so Σ_r h_row[r] = H_trace.
 //   xtx_diag[j] optional, per input column j: Σ_t x_tj² (diag XᵀX); E[x_j²] = xtx_diag/rows.
 //
-// Merging shards: the scalar Fisher sum is an exact_sum (order-independent, bit for bit);
-// rows_seen is an integer. The vectors are merged in shard-name order by merge_shards()
-// (stats_file.hpp) so a merge is deterministic for a given set of shards whatever the order
-// they arrive in; the vector sums are plain doubles.
+// Version 2 of the stats file adds, when the probe measured them:
+//   fisher_token_sum  Σ_t ‖δ_t‖²·‖x_t‖²  (the per-token empirical Fisher, a second proxy input)
+//   input_amax        max_{t,j} |x_tj|    (activation global scales of NVFP4 W4A4)
+//
+// Merging shards: the scalar sums are exact_sum (order-independent, bit for bit); rows_seen is
+// an integer; input_amax merges by max. The vectors merge exactly too (exact_vector): a shard's
+// file keeps each element's remainder beyond the rounded value (h_row_rest / xtx_diag_rest, the
+// rows of exact_vector::expansion() after the first), so a merge of shards is bit-identical to
+// one run over all batches. Vectors without remainders merge as the plain values they are.
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/stats/exact_sum.hpp>
+#include <prismaquant/stats/exact_vector.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +41,11 @@ struct linear_stats {
   exact_sum fisher_sum;              // Σ_b ‖G_b‖² (see above)
   std::vector<double> h_row_sum;     // optional, size out: Σ_b ‖G_b[r,:]‖²
   std::vector<double> xtx_diag;      // optional, size in: Σ_t x_tj²
+  // exact remainders of the vectors (rows of exact_vector::expansion() after the values)
+  std::vector<std::vector<double>> h_row_rest, xtx_diag_rest;
+  bool has_fisher = true;                     // false: the probe was not asked for fisher_sum
+  std::optional<exact_sum> fisher_token_sum;  // Σ_t ‖δ_t‖²·‖x_t‖²
+  std::optional<double> input_amax;           // max |x|
 
   std::int64_t n_params() const noexcept { return out_features * in_features; }
   double h_trace() const { return rows_seen > 0 ? fisher_sum.value() / static_cast<double>(rows_seen) : 0.0; }
@@ -65,6 +78,16 @@ struct linear_stats {
       for (double v : h_row_sum)
         if (!std::isfinite(v) || v < 0.0) throw error(w, "h_row has a negative or non-finite entry");
     }
+    for (const auto& r : h_row_rest)
+      if (r.size() != h_row_sum.size()) throw error(w, "h_row_sum remainder rows do not match its length");
+    for (const auto& r : xtx_diag_rest)
+      if (r.size() != xtx_diag.size()) throw error(w, "xtx_diag remainder rows do not match its length");
+    if (fisher_token_sum) {
+      const double v = fisher_token_sum->value();
+      if (!std::isfinite(v) || v < 0.0) throw error(w, "fisher_token_sum is negative or not finite");
+    }
+    if (input_amax && (!std::isfinite(*input_amax) || *input_amax < 0.0))
+      throw error(w, "input_amax is negative or not finite");
     if (!xtx_diag.empty()) {
       if (static_cast<std::int64_t>(xtx_diag.size()) != in_features)
         throw error(w, "xtx_diag has " + std::to_string(xtx_diag.size()) + " entries, expected in_features = " +
@@ -79,16 +102,31 @@ struct linear_stats {
     if (o.name != name || o.out_features != out_features || o.in_features != in_features)
       throw error("linear \"" + name + "\"", "cannot merge stats of a different Linear or shape");
     if (o.source_dtype != source_dtype) throw error("linear \"" + name + "\"", "shards disagree on source dtype");
+    const std::string w = "linear \"" + name + "\"";
+    if (o.has_fisher != has_fisher) throw error(w, "shards disagree on whether fisher_sum was measured");
+    if (o.fisher_token_sum.has_value() != fisher_token_sum.has_value())
+      throw error(w, "shards disagree on whether fisher_token_sum was measured");
     rows_seen += o.rows_seen;
     fisher_sum.merge(o.fisher_sum);
-    auto addv = [&](std::vector<double>& a, const std::vector<double>& b, const char* what) {
+    if (fisher_token_sum) fisher_token_sum->merge(*o.fisher_token_sum);
+    if (o.input_amax) input_amax = std::max(input_amax.value_or(0.0), *o.input_amax);
+    auto addv = [&](std::vector<double>& a, std::vector<std::vector<double>>& ar, const std::vector<double>& b,
+                    const std::vector<std::vector<double>>& br, const char* what) {
       if (b.empty()) return;
-      if (a.empty()) { a = b; return; }
-      if (a.size() != b.size()) throw error("linear \"" + name + "\"", std::string("shards disagree on ") + what + " length");
-      for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+      if (a.empty()) { a = b; ar = br; return; }
+      if (a.size() != b.size()) throw error(w, std::string("shards disagree on ") + what + " length");
+      std::vector<std::vector<double>> rows{a};
+      rows.insert(rows.end(), ar.begin(), ar.end());
+      exact_vector v = exact_vector::from_rows(rows);
+      rows.assign(1, b);
+      rows.insert(rows.end(), br.begin(), br.end());
+      v.merge(exact_vector::from_rows(rows));
+      rows = v.expansion();
+      a = rows[0];
+      ar.assign(rows.begin() + 1, rows.end());
     };
-    addv(h_row_sum, o.h_row_sum, "h_row");
-    addv(xtx_diag, o.xtx_diag, "xtx_diag");
+    addv(h_row_sum, h_row_rest, o.h_row_sum, o.h_row_rest, "h_row");
+    addv(xtx_diag, xtx_diag_rest, o.xtx_diag, o.xtx_diag_rest, "xtx_diag");
   }
 };
 

@@ -1,6 +1,8 @@
 #pragma once
 // The stats file (docs/file-formats.md "Stats file"): per-Linear statistics and per-router
 // expert accumulators, read and written by the library, merged across shards.
+// Version 2 (written now) adds fisher_token_sum, input_amax, the re-routing sums, exact
+// remainders of the vectors (shard files) and the probe's settings; version 1 files still read.
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/stats/detail/json_util.hpp>
@@ -8,6 +10,7 @@
 #include <prismaquant/stats/linear_stats.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -17,6 +20,7 @@ namespace prismaquant::stats {
 
 struct model_stats {
   std::vector<std::string> shards;                 // names of the shards merged into this
+  nlohmann::json probe = nlohmann::json::object(); // the settings of the probe that wrote it
   std::map<std::string, linear_stats> linears;     // by checkpoint module name
   std::map<std::string, router_stats> routers;     // by router module name
 
@@ -47,6 +51,37 @@ inline exact_sum sum_from_json(const json& v, const std::string& name, const ctx
   c.fail("field \"" + name + "\" must be a number or an array of partial sums");
 }
 
+// A sum that may be negative (reroute_first).
+inline exact_sum signed_sum_from_json(const json& v, const std::string& name, const ctx& c) {
+  if (v.is_number()) return exact_sum(finite_number(v, name, c));
+  if (v.is_array()) {
+    std::vector<double> p;
+    for (auto& x : v) p.push_back(finite_number(x, name, c));
+    return exact_sum::from_partials(p);
+  }
+  c.fail("field \"" + name + "\" must be a number or an array of partial sums");
+}
+
+// The remainder rows of a vector field ("<name>_rest"): inline [[...], ...] or a side tensor
+// holding the rows one after another.
+inline std::vector<std::vector<double>> read_rest(const json& v, const std::string& name, std::size_t n, const ctx& c,
+                                                  const side_tensors* side) {
+  std::vector<std::vector<double>> rows;
+  if (v.is_array()) {
+    for (auto& r : v) {
+      if (!r.is_array()) c.fail("field \"" + name + "\" must be an array of rows");
+      rows.push_back(read_vector(r, name, c, side));
+    }
+  } else {
+    const auto flat = read_vector(v, name, c, side);
+    if (n == 0 || flat.size() % n) c.fail("field \"" + name + "\" is not a whole number of rows");
+    for (std::size_t k = 0; k < flat.size() / n; ++k) rows.emplace_back(flat.begin() + k * n, flat.begin() + (k + 1) * n);
+  }
+  for (auto& r : rows)
+    if (r.size() != n) c.fail("field \"" + name + "\" rows must have " + std::to_string(n) + " entries");
+  return rows;
+}
+
 }  // namespace detail
 
 // ---- reading ---------------------------------------------------------------------------------
@@ -55,11 +90,16 @@ inline constexpr std::int64_t max_experts = 1 << 16;
 
 inline model_stats read_stats(const std::filesystem::path& path) {
   using namespace detail;
-  const document doc = open_document(path, "prismaquant.stats");
+  const document doc = open_document(path, "prismaquant.stats", 2);
   const json& j = doc.j;
   const ctx& c = doc.c;
   const side_tensors* sidep = doc.side_ptr();
+  const int version = j.value("version", 1);
   model_stats m;
+  if (j.contains("probe")) {
+    if (!j["probe"].is_object()) c.fail("\"probe\" must be an object");
+    m.probe = j["probe"];
+  }
   if (j.contains("shards")) {
     if (!j["shards"].is_array()) c.fail("\"shards\" must be an array of names");
     for (auto& s : j["shards"]) m.shards.push_back(string_field(s, "shards[]", c));
@@ -86,6 +126,8 @@ inline model_stats read_stats(const std::filesystem::path& path) {
       s.rows_seen = nonneg_int(need(e, "rows_seen", cl), "rows_seen", cl);
       if (e.contains("fisher_sum")) {
         s.fisher_sum = sum_from_json(e["fisher_sum"], "fisher_sum", cl);
+      } else if (version >= 2 && !e.contains("h_trace")) {
+        s.has_fisher = false;  // the probe was not asked for it
       } else {
         const double h = nonneg_number(need(e, "h_trace", cl), "h_trace", cl);
         s.fisher_sum = exact_sum(h * static_cast<double>(s.rows_seen));
@@ -93,6 +135,13 @@ inline model_stats read_stats(const std::filesystem::path& path) {
       }
       if (e.contains("h_row_sum")) s.h_row_sum = read_vector(e["h_row_sum"], "h_row_sum", cl, sidep);
       if (e.contains("xtx_diag")) s.xtx_diag = read_vector(e["xtx_diag"], "xtx_diag", cl, sidep);
+      if (e.contains("h_row_sum_rest"))
+        s.h_row_rest = read_rest(e["h_row_sum_rest"], "h_row_sum_rest", s.h_row_sum.size(), cl, sidep);
+      if (e.contains("xtx_diag_rest"))
+        s.xtx_diag_rest = read_rest(e["xtx_diag_rest"], "xtx_diag_rest", s.xtx_diag.size(), cl, sidep);
+      if (e.contains("fisher_token_sum"))
+        s.fisher_token_sum = sum_from_json(e["fisher_token_sum"], "fisher_token_sum", cl);
+      if (e.contains("input_amax")) s.input_amax = nonneg_number(e["input_amax"], "input_amax", cl);
       s.validate(path.string());
       m.linears.emplace(name, std::move(s));
     }
@@ -129,6 +178,11 @@ inline model_stats read_stats(const std::filesystem::path& path) {
         const json& sn = arr("sum_norm");
         const json& sn2 = arr("sum_norm_sq");
         const json& mx = arr("max_g_norm");
+        const int rr = de.contains("reroute_first") + de.contains("reroute_fisher") + de.contains("reroute_sq");
+        if (rr != 0 && rr != 3) cd.fail("reroute_first, reroute_fisher and reroute_sq come together");
+        const json* rf = rr ? &arr("reroute_first") : nullptr;
+        const json* rfi = rr ? &arr("reroute_fisher") : nullptr;
+        const json* rsq = rr ? &arr("reroute_sq") : nullptr;
         for (int x = 0; x < r.num_experts; ++x) {
           const ctx ce = cd.sub("expert " + std::to_string(x));
           auto& ex = acc.experts[static_cast<std::size_t>(x)];
@@ -139,6 +193,12 @@ inline model_stats read_stats(const std::filesystem::path& path) {
           ex.sum_norm = sum_from_json(sn[x], "sum_norm", ce);
           ex.sum_norm_sq = sum_from_json(sn2[x], "sum_norm_sq", ce);
           ex.max_g_norm = nonneg_number(mx[x], "max_g_norm", ce);
+          if (rr) {
+            ex.reroute = true;
+            ex.reroute_first = signed_sum_from_json((*rf)[x], "reroute_first", ce);
+            ex.reroute_fisher = sum_from_json((*rfi)[x], "reroute_fisher", ce);
+            ex.reroute_sq = sum_from_json((*rsq)[x], "reroute_sq", ce);
+          }
         }
       }
       r.validate(path.string());
@@ -150,13 +210,17 @@ inline model_stats read_stats(const std::filesystem::path& path) {
 
 // ---- writing ---------------------------------------------------------------------------------
 // Vectors longer than `inline_limit` go to a safetensors side file named
-// <stem>.safetensors next to the JSON (F64, exact). Output is deterministic.
-inline void write_stats(const std::filesystem::path& path, const model_stats& m, std::size_t inline_limit = 64) {
+// <stem>.safetensors next to the JSON (F64, exact). Output is deterministic. With
+// `exact_vectors` the vectors' remainders are written too (shard files: they merge exactly);
+// without, each element is its correctly rounded value.
+inline void write_stats(const std::filesystem::path& path, const model_stats& m, std::size_t inline_limit = 64,
+                        bool exact_vectors = false) {
   using namespace detail;
   json j;
   j["format"] = "prismaquant.stats";
-  j["version"] = 1;
+  j["version"] = 2;
   if (!m.shards.empty()) j["shards"] = m.shards;
+  if (!m.probe.empty()) j["probe"] = m.probe;
   side_tensors side;
   auto vec = [&](const std::vector<double>& v, const std::string& tname) -> json {
     if (v.size() <= inline_limit) return json(v);
@@ -170,10 +234,27 @@ inline void write_stats(const std::filesystem::path& path, const model_stats& m,
     e["source_dtype"] = std::string(dtype_name(s.source_dtype));
     if (s.source_block_out) e["source_block"] = {s.source_block_out, s.source_block_in};
     e["rows_seen"] = s.rows_seen;
-    e["h_trace"] = s.h_trace();
-    e["fisher_sum"] = sum_to_json(s.fisher_sum);
-    if (!s.h_row_sum.empty()) e["h_row_sum"] = vec(s.h_row_sum, name + ".h_row_sum");
-    if (!s.xtx_diag.empty()) e["xtx_diag"] = vec(s.xtx_diag, name + ".xtx_diag");
+    if (s.has_fisher) {
+      e["h_trace"] = s.h_trace();
+      e["fisher_sum"] = sum_to_json(s.fisher_sum);
+    }
+    if (s.fisher_token_sum) e["fisher_token_sum"] = sum_to_json(*s.fisher_token_sum);
+    if (s.input_amax) e["input_amax"] = *s.input_amax;
+    auto rest = [&](const std::vector<std::vector<double>>& rows, const std::string& tname) -> json {
+      std::vector<double> flat;
+      for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+      if (flat.size() <= inline_limit) return json(rows);
+      side.put(tname, flat);
+      return json{{"tensor", tname}};
+    };
+    if (!s.h_row_sum.empty()) {
+      e["h_row_sum"] = vec(s.h_row_sum, name + ".h_row_sum");
+      if (exact_vectors && !s.h_row_rest.empty()) e["h_row_sum_rest"] = rest(s.h_row_rest, name + ".h_row_sum.rest");
+    }
+    if (!s.xtx_diag.empty()) {
+      e["xtx_diag"] = vec(s.xtx_diag, name + ".xtx_diag");
+      if (exact_vectors && !s.xtx_diag_rest.empty()) e["xtx_diag_rest"] = rest(s.xtx_diag_rest, name + ".xtx_diag.rest");
+    }
     L[name] = std::move(e);
   }
   j["linears"] = std::move(L);
@@ -200,6 +281,15 @@ inline void write_stats(const std::filesystem::path& path, const model_stats& m,
       }
       d["count"] = cnt; d["sum_g_norm"] = sgn; d["sum_g_norm_sq"] = sgn2; d["sum_g"] = sg;
       d["sum_norm"] = sn; d["sum_norm_sq"] = sn2; d["max_g_norm"] = mx;
+      if (!acc.experts.empty() && acc.experts.front().reroute) {
+        json rf = json::array(), rfi = json::array(), rsq = json::array();
+        for (auto& ex : acc.experts) {
+          rf.push_back(sum_to_json(ex.reroute_first));
+          rfi.push_back(sum_to_json(ex.reroute_fisher));
+          rsq.push_back(sum_to_json(ex.reroute_sq));
+        }
+        d["reroute_first"] = rf; d["reroute_fisher"] = rfi; d["reroute_sq"] = rsq;
+      }
       D[dname] = std::move(d);
     }
     e["domains"] = std::move(D);
@@ -209,10 +299,25 @@ inline void write_stats(const std::filesystem::path& path, const model_stats& m,
   write_document(path, std::move(j), side);
 }
 
-// Merge shards into one. Shards are combined in the order of their names (the first entry of
-// each shard's `shards` list, or its position if unnamed), so the vector sums are
-// deterministic for a given set of shards; scalar sums and expert accumulators are exact in any
-// order anyway.
+namespace detail {
+// "I/N" (a probe shard's name) -> {I, N}; {-1, -1} for any other name.
+inline std::pair<long, long> shard_index(const std::string& s) {
+  const auto slash = s.find('/');
+  if (slash == std::string::npos) return {-1, -1};
+  long i = -1, n = -1;
+  const char* b = s.data();
+  const auto r1 = std::from_chars(b, b + slash, i);
+  const auto r2 = std::from_chars(b + slash + 1, b + s.size(), n);
+  if (r1.ec != std::errc{} || r1.ptr != b + slash || r2.ec != std::errc{} || r2.ptr != b + s.size() || i < 0 || i >= n)
+    return {-1, -1};
+  return {i, n};
+}
+}  // namespace detail
+
+// Merge shards into one. Every sum, vectors included, is exact, so the order of the parts does
+// not matter. Probe shards are named "I/N": the same one twice, or shards of different runs
+// (different "probe" settings), are refused; a complete set 0/N … N−1/N merges into a file
+// without a "shards" list, byte-identical to the single-process run's.
 inline model_stats merge_shards(std::vector<model_stats> parts) {
   std::stable_sort(parts.begin(), parts.end(), [](const model_stats& a, const model_stats& b) {
     const std::string ka = a.shards.empty() ? std::string{} : a.shards.front();
@@ -220,8 +325,17 @@ inline model_stats merge_shards(std::vector<model_stats> parts) {
     return ka < kb;
   });
   model_stats out;
+  if (!parts.empty()) out.probe = parts.front().probe;
+  for (auto& p : parts)
+    if (p.probe != out.probe)
+      throw error("merge", "the parts come from probes with different settings (\"probe\" differs: " + p.probe.dump() +
+                               " vs " + out.probe.dump() + ")");
   for (auto& p : parts) {
-    for (auto& s : p.shards) out.shards.push_back(s);
+    for (auto& s : p.shards) {
+      if (detail::shard_index(s).first >= 0 && std::find(out.shards.begin(), out.shards.end(), s) != out.shards.end())
+        throw error("merge", "shard " + s + " is given twice");
+      out.shards.push_back(s);
+    }
     for (auto& [n, l] : p.linears) {
       auto it = out.linears.find(n);
       if (it == out.linears.end()) out.linears.emplace(n, l);
@@ -234,6 +348,13 @@ inline model_stats merge_shards(std::vector<model_stats> parts) {
     }
   }
   std::sort(out.shards.begin(), out.shards.end());
+  // a complete set of probe shards is the whole run
+  if (!out.shards.empty()) {
+    const long n = detail::shard_index(out.shards.front()).second;
+    bool complete = n > 0 && static_cast<long>(out.shards.size()) == n;
+    for (const auto& s : out.shards) complete = complete && detail::shard_index(s).second == n;
+    if (complete) out.shards.clear();
+  }
   return out;
 }
 

@@ -215,7 +215,8 @@ inline void read_shape(const json& e, const ctx& c, std::int64_t& out_features, 
 }
 
 // A stats or costs document: the parsed JSON, its error context, and the side tensors file it
-// names (if any), after checking "format" (e.g. "prismaquant.costs") and "version" 1.
+// names (if any), after checking "format" (e.g. "prismaquant.costs") and "version" (1 up to
+// max_version).
 struct document {
   json j;
   ctx c;
@@ -224,13 +225,13 @@ struct document {
   const side_tensors* side_ptr() const { return has_side ? &side : nullptr; }
 };
 
-inline document open_document(const std::filesystem::path& path, const std::string& format) {
+inline document open_document(const std::filesystem::path& path, const std::string& format, int max_version = 1) {
   document d{parse_json(path), ctx{path.string()}, {}, false};
   if (!d.j.is_object()) d.c.fail("top level must be a JSON object");
   if (!d.j.contains("format") || !d.j["format"].is_string() || d.j["format"].get<std::string>() != format)
     d.c.fail("\"format\" must be \"" + format + "\"");
-  if (!d.j.contains("version") || !d.j["version"].is_number_integer() || d.j["version"] != 1)
-    d.c.fail("unsupported \"version\" (this reader knows 1)");
+  if (!d.j.contains("version") || !d.j["version"].is_number_integer() || d.j["version"] < 1 || d.j["version"] > max_version)
+    d.c.fail("unsupported \"version\" (this reader knows 1" + (max_version > 1 ? " to " + std::to_string(max_version) : std::string()) + ")");
   if (d.j.contains("tensors")) {
     d.side = side_tensors::read(path.parent_path() / string_field(d.j["tensors"], "tensors", d.c));
     d.has_side = true;

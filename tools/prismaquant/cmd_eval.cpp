@@ -1,0 +1,105 @@
+// `prismaquant eval --model DIR --tokens FILE [--domains a,b,c] [--layer-config L]
+//   [--prune-manifest P] [--json] [--seq-len 256] [--batch 4] [--threads N] [--max-memory GB]`
+//
+// Mean next-token cross-entropy (nats per predicted position) per domain and overall, of the
+// checkpoint, or of the checkpoint with every Linear of the layer config replaced by its round
+// trip through that format and the manifest's pruned experts removed (engine/eval.hpp).
+// --json prints {"loss": L, "tokens": N, "domains": {"code": L1, ...}}.
+#include "command.hpp"
+
+#include <prismaquant/cli/options.hpp>
+#include <prismaquant/engine/eval.hpp>
+#include <prismaquant/engine/round_trip_weights.hpp>
+#include <prismaquant/nn/cblas_gemm.hpp>
+
+#include <cstdio>
+
+namespace pq = prismaquant;
+
+namespace {
+
+struct eval_args {
+  std::string token_dtype = "uint16", model, tokens, domains, layer_config, prune, tmp_dir;
+  std::int64_t seq_len = 256, batch = 4;
+  int threads = 0;
+  double max_memory = 8.0;
+  bool json = false, quiet = false;
+};
+
+int run_eval(const eval_args& a) {
+  pq::engine::eval_options o;
+  o.seq_len = a.seq_len;
+  o.batch_rows = a.batch;
+  o.token_bytes = a.token_dtype == "uint32" ? 4 : 2;  // option values checked by the parser
+  o.domains = pq::engine::parse_domains(a.domains);
+  o.threads = static_cast<unsigned>(a.threads);
+  o.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+  o.tmp_dir = a.tmp_dir;
+  if (!a.quiet && !a.json)
+    o.progress = [](const std::string& s) {
+      std::fprintf(stderr, "\reval: %-30s", s.c_str());
+      std::fflush(stderr);
+    };
+  const auto model = pq::model::open_model(a.model);
+  const pq::engine::source_weights source(*model.weights);
+  std::unique_ptr<pq::engine::round_trip_weights> quantized;
+  if (!a.layer_config.empty())
+    quantized = std::make_unique<pq::engine::round_trip_weights>(
+        *model.weights, model.description, pq::engine::read_layer_config(a.layer_config, model.description));
+  std::vector<std::vector<std::uint8_t>> active;
+  if (!a.prune.empty()) active = pq::engine::read_prune_manifest(a.prune, pq::engine::assemble(model));
+  const pq::nn::cblas_gemm gemm;
+  const auto r = pq::engine::evaluate(model, a.tokens, o, quantized ? *quantized : static_cast<const pq::engine::linear_weights&>(source),
+                                      active, gemm);
+  if (o.progress) std::fprintf(stderr, "\n");
+  if (a.json) {
+    nlohmann::json j;
+    j["loss"] = r.loss;
+    j["tokens"] = r.tokens;
+    j["domains"] = nlohmann::json::object();
+    for (std::size_t d = 0; d < r.domains.size(); ++d) j["domains"][r.domains[d]] = r.domain_loss[d];
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("eval: loss %.6f nats per predicted position over %lld positions\n", r.loss,
+                static_cast<long long>(r.tokens));
+    for (std::size_t d = 0; d < r.domains.size(); ++d)
+      std::printf("  %-12s %.6f  (%lld positions)\n", r.domains[d].c_str(), r.domain_loss[d],
+                  static_cast<long long>(r.domain_tokens[d]));
+  }
+  return 0;
+}
+
+const pq::tool::registration reg{
+    "eval", "Mean next-token cross-entropy of a checkpoint, optionally quantized by a layer config and pruned",
+    [](CLI::App& sub) {
+      namespace check = pq::cli::check;
+      auto a = std::make_shared<eval_args>();
+      sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
+      sub.add_option("--tokens", a->tokens, "token file: uint16 little-endian [rows, seq_len]")
+          ->required()
+          ->check(check::existing_file());
+      sub.add_option("--domains", a->domains, "split the rows into equal consecutive domains, e.g. code,prose,math");
+      sub.add_option("--layer-config", a->layer_config, "layer_config.json: each Linear through its format's round trip")
+          ->check(check::existing_file());
+      sub.add_option("--prune-manifest", a->prune, "prune manifest: only the kept experts are routed to")
+          ->check(check::existing_file());
+      sub.add_option("--token-dtype", a->token_dtype, "token ids: uint16, or uint32 for vocabularies beyond 65536")
+          ->capture_default_str()
+          ->check(check::one_of({"uint16", "uint32"}));
+      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
+          ->capture_default_str()
+          ->check(check::integer(2, 1 << 24));
+      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->check(check::integer(1, 1 << 24));
+      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
+          ->capture_default_str()
+          ->check(check::integer(0, 4096));
+      sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory")
+          ->capture_default_str()
+          ->check(check::number(0, 1e6));
+      sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go");
+      sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
+      sub.add_flag("--quiet", a->quiet, "no progress line");
+      return [=] { return run_eval(*a); };
+    }};
+
+}  // namespace
