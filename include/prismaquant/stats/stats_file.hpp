@@ -3,7 +3,7 @@
 // expert accumulators, read and written by the library, merged across shards.
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/error.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/stats/document.hpp>
 #include <prismaquant/stats/expert_stats.hpp>
 #include <prismaquant/stats/linear_stats.hpp>
 
