@@ -13,33 +13,62 @@
 //   weighted_ean        Σ g·‖f‖                                   ("weighted_ean_sum")
 // A never-routed expert scores 0 under every definition.
 //
-// A model of the concept: `static constexpr std::string_view name;` and
-// `double operator()(const stats::expert_acc&, std::int64_t total_tokens) const`.
+// A model of the concept:
+//
+//   static constexpr std::string_view name;
+//   using needs = stat::list<stat::reap>;          // what it reads (stats/statistic.hpp)
+//   double operator()(const saliency::expert_view& e) const;
+//
+// expert_view hands over the whole picture of one expert — its accumulators, its domain's
+// (token totals and every other expert's accumulators) and its router's (num_experts, top_k)
+// — so a score may read any field the probe records without a change of signature.
+// An erased score (any_saliency) gives name() and needs() at run time.
 #include <prismaquant/core/config.hpp>
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/core/policy.hpp>
 #include <prismaquant/stats/expert_stats.hpp>
+#include <prismaquant/stats/statistic.hpp>
 
 #include <concepts>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace prismaquant::saliency {
 
-template <class S>
-concept saliency_score = requires(const S& s, const stats::expert_acc& e, std::int64_t t) {
-  { S::name } -> std::convertible_to<std::string_view>;
-  { s(e, t) } -> std::convertible_to<double>;
+// One expert as a score sees it: its accumulators within one calibration domain (or all
+// domains pooled), that domain, and its router.
+struct expert_view {
+  const stats::expert_acc& acc;       // this expert's sums (== domain.experts[expert])
+  const stats::domain_acc& domain;    // total_tokens, and every expert of the router
+  const stats::router_stats& router;  // name, num_experts, top_k
+  int expert = 0;                     // the expert id
+  std::int64_t total_tokens() const noexcept { return domain.total_tokens; }
 };
 
 template <class S>
+concept has_saliency_name = static_policy_name<S> || runtime_policy_name<S>;
+template <class S>
+concept has_saliency_needs = static_policy_needs<S> || runtime_policy_needs<S>;
+template <class S>
+concept has_saliency_call = requires(const S& s, const expert_view& e) {
+  { s(e) } -> std::convertible_to<double>;
+};
+
+template <class S>
+concept saliency_score = has_saliency_name<S> && has_saliency_needs<S> && has_saliency_call<S>;
+
+template <class S>
 constexpr bool check_saliency() {
-  static_assert(requires { { S::name } -> std::convertible_to<std::string_view>; },
-                "prismaquant saliency: missing `static constexpr std::string_view name`");
-  static_assert(requires(const S& s, const stats::expert_acc& e, std::int64_t t) { { s(e, t) } -> std::convertible_to<double>; },
-                "prismaquant saliency: missing `double operator()(const stats::expert_acc&, std::int64_t total_tokens) const`");
+  static_assert(has_saliency_name<S>, "prismaquant saliency: missing `static constexpr std::string_view name`");
+  static_assert(has_saliency_needs<S>,
+                "prismaquant saliency: missing `using needs = prismaquant::stat::list<...>` (the router statistics "
+                "it reads: stat::reap, stat::reroute)");
+  static_assert(has_saliency_call<S>,
+                "prismaquant saliency: missing `double operator()(const saliency::expert_view&) const`");
   return true;
 }
 
@@ -47,70 +76,88 @@ PQ_HD constexpr double safe_div(double a, double b) noexcept { return b > 0.0 ? 
 
 struct reap {
   static constexpr std::string_view name = "reap";
-  double operator()(const stats::expert_acc& e, std::int64_t) const {
-    return safe_div(e.sum_g_norm.value(), static_cast<double>(e.count));
-  }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return safe_div(e.acc.sum_g_norm.value(), static_cast<double>(e.acc.count)); }
 };
 struct reap_dropout {
   static constexpr std::string_view name = "reap_dropout";
-  double operator()(const stats::expert_acc& e, std::int64_t total_tokens) const {
-    return safe_div(e.sum_g_norm_sq.value(), static_cast<double>(total_tokens));
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const {
+    return safe_div(e.acc.sum_g_norm_sq.value(), static_cast<double>(e.total_tokens()));
   }
 };
 struct frequency {
   static constexpr std::string_view name = "frequency";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return static_cast<double>(e.count); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return static_cast<double>(e.acc.count); }
 };
 struct ean_sum {
   static constexpr std::string_view name = "ean_sum";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return e.sum_norm.value(); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return e.acc.sum_norm.value(); }
 };
 struct ean_mean {
   static constexpr std::string_view name = "ean_mean";
-  double operator()(const stats::expert_acc& e, std::int64_t) const {
-    return safe_div(e.sum_norm.value(), static_cast<double>(e.count));
-  }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return safe_div(e.acc.sum_norm.value(), static_cast<double>(e.acc.count)); }
 };
 struct weighted_frequency {
   static constexpr std::string_view name = "weighted_frequency";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return e.sum_g.value(); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return e.acc.sum_g.value(); }
 };
 struct weighted_ean {
   static constexpr std::string_view name = "weighted_ean";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return e.sum_g_norm.value(); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return e.acc.sum_g_norm.value(); }
 };
 
 static_assert(check_saliency<reap>() && check_saliency<reap_dropout>() && check_saliency<frequency>() &&
               check_saliency<ean_sum>() && check_saliency<ean_mean>() && check_saliency<weighted_frequency>() &&
               check_saliency<weighted_ean>());
 
-// Type-erased, by name (command line).
-struct any_saliency {
-  std::string name;
-  std::function<double(const stats::expert_acc&, std::int64_t)> fn;
-  double operator()(const stats::expert_acc& e, std::int64_t t) const { return fn(e, t); }
+// Erased: any score behind one call, with name() and needs() at run time (a model of the
+// same concept); the built-in scores by name, for the command line.
+class any_saliency {
+ public:
+  template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, any_saliency>)
+  any_saliency(S s)  // implicit: any score converts where an any_saliency is wanted
+      : any_saliency(std::move(s), check_saliency<S>()) {}
+  std::string_view name() const noexcept { return name_; }
+  stat::set needs() const noexcept { return needs_; }
+  double operator()(const expert_view& e) const { return fn_(e); }
+
+ private:
+  template <class S>
+  any_saliency(S s, bool)
+      : name_(policy_name(s)), needs_(policy_needs(s)),
+        fn_([s = std::move(s)](const expert_view& e) { return static_cast<double>(s(e)); }) {}
+  std::string name_;
+  stat::set needs_;
+  std::function<double(const expert_view&)> fn_;
 };
+static_assert(saliency_score<any_saliency>);
 
 template <saliency_score S>
 any_saliency erase(S s) {
-  return any_saliency{std::string(S::name), [s](const stats::expert_acc& e, std::int64_t t) { return s(e, t); }};
+  return any_saliency(std::move(s));
+}
+
+using builtin_scores = std::tuple<reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean>;
+
+inline std::vector<any_saliency> builtin_saliency_list() {
+  return std::apply([](auto... s) { return std::vector<any_saliency>{any_saliency(s)...}; }, builtin_scores{});
 }
 
 inline std::vector<std::string> saliency_names() {
-  return {"reap", "reap_dropout", "frequency", "ean_sum", "ean_mean", "weighted_frequency", "weighted_ean"};
+  std::vector<std::string> v;
+  for (const auto& s : builtin_saliency_list()) v.emplace_back(s.name());
+  return v;
 }
 
 inline any_saliency saliency_by_name(const std::string& n) {
-  if (n == "reap") return erase(reap{});
-  if (n == "reap_dropout") return erase(reap_dropout{});
-  if (n == "frequency") return erase(frequency{});
-  if (n == "ean_sum") return erase(ean_sum{});
-  if (n == "ean_mean") return erase(ean_mean{});
-  if (n == "weighted_frequency") return erase(weighted_frequency{});
-  if (n == "weighted_ean") return erase(weighted_ean{});
-  std::string all;
-  for (auto& x : saliency_names()) all += (all.empty() ? "" : ", ") + x;
-  throw error("--saliency", "unknown saliency \"" + n + "\" (known: " + all + ")");
+  return find_policy(builtin_saliency_list(), n, "--saliency", "saliency");
 }
 
 }  // namespace prismaquant::saliency
