@@ -1,18 +1,21 @@
 #pragma once
 // Allocation outputs (docs/file-formats.md): layer_config.json, its prune manifest
 // (<layer_config>.prune.json, the reference's name: layer_config.json.prune.json),
-// pareto.csv (the reference's columns + lower_bound, gap) and pareto.svg (curve, knee,
-// chosen point). All written atomically and deterministically.
-#include <prismaquant/allocate/allocate.hpp>
-#include <prismaquant/allocate/kneedle.hpp>
+// pareto.csv (the reference's columns + lower_bound, gap), pareto.svg (curve, knee, chosen
+// point) and allocation.json (what produced them). All written atomically and
+// deterministically; `write_outputs(dir, sweep)` writes the whole set.
+#include <prismaquant/allocate/sweep.hpp>
 #include <prismaquant/formats/registry.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/io/atomic_file.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,26 +31,23 @@ inline std::string num(double v) {
   return s;
 }
 
-// The reference's AutoRound-style entry for a canonical format name.
-inline nlohmann::json layer_config_entry(const std::string& fmt) {
-  using nlohmann::json;
-  auto e = [&](int bits, int gs, const char* dt) { return json{{"bits", bits}, {"group_size", gs}, {"data_type", dt}, {"fmt", fmt}}; };
-  if (fmt == "NVFP4" || fmt == "NVFP4A16") return e(4, 16, "nv_fp");
-  if (fmt == "MXFP4") return e(4, 32, "mx_fp");
-  if (fmt == "MXFP8_E4M3") return e(8, 32, "mx_fp");
-  if (fmt == "MXFP8_E5M2") { auto j = e(8, 32, "mx_fp"); j["weight_element_dtype"] = "fp8_e5m2"; return j; }
-  if (fmt == "FP8_SOURCE") return e(8, 128, "fp8_e4m3");
-  if (fmt == "FP8_E4M3") return e(8, -1, "fp8_e4m3");
-  if (fmt == "BF16") return e(16, -1, "float");
-  if (const auto* f = formats::find_if_known(fmt))
-    return e(f->element_bits, f->block_cols > 0 ? static_cast<int>(f->block_cols) : -1, "prismaquant");
-  return e(0, -1, "prismaquant");
+// The reference's AutoRound-style entry of a format, from the format's own facts
+// (formats/format.hpp section 3).
+inline nlohmann::json layer_config_entry(const formats::format_entry& f) {
+  nlohmann::json j{{"bits", f.element_bits},
+                   {"group_size", f.group_size()},
+                   {"data_type", std::string(f.data_type)},
+                   {"fmt", std::string(f.name)}};
+  if (!f.element_dtype.empty()) j["weight_element_dtype"] = std::string(f.element_dtype);
+  return j;
 }
 
-inline void write_layer_config(const std::filesystem::path& path, const allocation_result& r) {
+// `fmts`: the formats the allocation chose from (a format it names must be among them).
+inline void write_layer_config(const std::filesystem::path& path, const allocation_result& r,
+                               std::span<const formats::format_entry> fmts) {
   nlohmann::json j = nlohmann::json::object();
-  for (auto& [m, fmt] : r.layer_formats) j[m] = layer_config_entry(fmt);
-  stats::detail::atomic_write(path, j.dump(1) + "\n");
+  for (auto& [m, fmt] : r.layer_formats) j[m] = layer_config_entry(formats::find(fmt, fmts));
+  write_file_atomic(path, j.dump(1) + "\n");
 }
 
 inline std::filesystem::path prune_manifest_path(const std::filesystem::path& layer_config) {
@@ -56,12 +56,11 @@ inline std::filesystem::path prune_manifest_path(const std::filesystem::path& la
   return p;
 }
 
-// Keyed by router; `num_experts` per router from the stats.
-inline void write_prune_manifest(const std::filesystem::path& path, const allocation_result& r,
-                                 const stats::model_stats& st) {
+// Keyed by router.
+inline void write_prune_manifest(const std::filesystem::path& path, const allocation_result& r) {
   nlohmann::json j = nlohmann::json::object();
   for (auto& [router, dropped] : r.pruned) {
-    const int E = st.routers.at(router).num_experts;
+    const int E = r.num_experts.at(router);
     std::vector<int> kept;
     std::set<int> d(dropped.begin(), dropped.end());
     for (int e = 0; e < E; ++e)
@@ -74,16 +73,7 @@ inline void write_prune_manifest(const std::filesystem::path& path, const alloca
                  {"kept_expert_ids", kept},
                  {"orig_to_new_eid", o2n}};
   }
-  stats::detail::atomic_write(path, j.dump(1) + "\n");
-}
-
-inline std::vector<std::string> formats_in(const std::vector<allocation_result>& rows, const candidate_builder& b) {
-  std::set<std::string> f;
-  for (auto& [m, row] : b.linear_table())
-    for (auto& [fmt, c] : row) f.insert(fmt);
-  for (auto& r : rows)
-    for (auto& [fmt, n] : r.layers_by_fmt) f.insert(fmt);
-  return {f.begin(), f.end()};
+  write_file_atomic(path, j.dump(1) + "\n");
 }
 
 inline std::string pareto_csv(const std::vector<allocation_result>& rows, const std::vector<std::string>& fmts) {
@@ -176,15 +166,62 @@ inline std::string pareto_svg(const std::vector<allocation_result>& rows, int kn
   return o.str();
 }
 
-// Knee among the feasible rows (reference's simple variant on achieved bits vs Δloss);
-// returns the row index or -1 with fewer than 3 feasible rows.
-inline int pareto_knee(const std::vector<allocation_result>& rows) {
-  std::vector<double> x, y;
-  std::vector<int> idx;
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    if (rows[i].feasible) { x.push_back(rows[i].sol.achieved_bits); y.push_back(rows[i].sol.dloss); idx.push_back(static_cast<int>(i)); }
-  if (x.size() < 3) return -1;
-  return idx[knee_simple(x, y)];
+// allocation.json: what produced the outputs and the chosen row.
+inline nlohmann::json allocation_summary(const sweep_result& s) {
+  nlohmann::json j;
+  j["proxy"] = s.proxy;
+  j["saliency"] = s.saliency;
+  j["solver"] = s.solver;
+  j["domain_policy"] = s.domain_policy;
+  j["loader"] = s.loader;
+  j["knee_method"] = s.knee_method;
+  j["alpha"] = s.alpha;
+  j["prune_ratios"] = s.prune_ratios;
+  j["skipped_prune_ratios"] = s.skipped_prune_ratios;
+  j["total_params"] = s.total_params;
+  j["knee_index"] = s.knee;
+  j["chosen_index"] = s.chosen;
+  j["chosen_by"] = s.chosen_by;
+  if (s.chosen >= 0) {
+    const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
+    j["chosen"] = {{"target_bits", c.target_bits},
+                   {"budget_bytes", c.budget_bytes},
+                   {"status", std::string(solvers::to_string(c.sol.status))},
+                   {"total_bytes", c.sol.total_bytes},
+                   {"achieved_bits", c.sol.achieved_bits},
+                   {"dloss", c.sol.dloss},
+                   {"lower_bound", c.sol.lower_bound},
+                   {"gap", c.sol.gap},
+                   {"global_prune_ratio", c.ratio},
+                   {"n_layers_pruned", c.n_layers_pruned},
+                   {"n_experts_dropped", c.n_experts_dropped},
+                   {"layers_by_format", c.layers_by_fmt},
+                   {"params_by_format", c.params_by_fmt}};
+  }
+  return j;
+}
+
+// Every output of a sweep into `dir` (created): layer_config.json and its prune manifest
+// (the chosen row), pareto.csv, pareto.svg, allocation.json. Nothing is written when no row
+// is feasible.
+inline void write_outputs(const std::filesystem::path& dir, const sweep_result& s) {
+  namespace fs = std::filesystem;
+  if (s.chosen < 0) {
+    for (const auto& r : s.rows)
+      if (!r.feasible) throw error("allocate", "no target is feasible: " + r.note);
+    throw error("allocate", "no target is feasible");
+  }
+  std::vector<std::string> names;
+  for (const auto& f : s.formats) names.emplace_back(f.name);
+  std::sort(names.begin(), names.end());
+  fs::create_directories(dir);
+  const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
+  const fs::path lc = dir / "layer_config.json";
+  write_layer_config(lc, c, s.formats);
+  write_prune_manifest(prune_manifest_path(lc), c);
+  write_file_atomic(dir / "pareto.csv", pareto_csv(s.rows, names));
+  write_file_atomic(dir / "pareto.svg", pareto_svg(s.rows, s.knee, s.chosen));
+  write_file_atomic(dir / "allocation.json", allocation_summary(s).dump(1) + "\n");
 }
 
 }  // namespace prismaquant::allocate

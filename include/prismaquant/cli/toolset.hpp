@@ -1,7 +1,14 @@
 #pragma once
-// What the library commands of one executable can run: the compiled cost passes (each a
-// compile-time format list instantiated once). cli::run takes one.
+// What the library commands of one executable can run: its formats, Δloss proxies, saliency
+// scores and solvers by name (the runtime registries: erased policies), and the compiled cost
+// passes (each a compile-time format list instantiated once). `builtin_toolset()` holds the
+// library's policies; cli::run<extra...> (cli/run.hpp) adds a user's.
+#include <prismaquant/core/error.hpp>
 #include <prismaquant/cost/result.hpp>
+#include <prismaquant/formats/registry.hpp>
+#include <prismaquant/proxies/registry.hpp>
+#include <prismaquant/saliency/scores.hpp>
+#include <prismaquant/solvers/registry.hpp>
 
 #include <functional>
 #include <span>
@@ -11,15 +18,63 @@
 namespace prismaquant::cli {
 
 // One instantiation of the fused cost pass: the formats it measures (list order) and the call.
-// Statistics: SSE, max |error| and per-row SSE always; the activation-weighted SSE on request.
+// Statistics: SSE, max |error| and per-row SSE (the row sums are the unit the total is reduced
+// from, so they cost nothing extra); the activation-weighted SSE on request.
 struct cost_pass {
   std::vector<std::string> formats;
   std::function<std::vector<cost::tensor_cost>(std::span<const cost::job>, bool act_sse)> measure;
 };
 
 struct toolset {
+  std::vector<formats::format_entry> formats;
+  std::vector<proxy::any_proxy> proxies;
+  std::vector<saliency::any_saliency> saliencies;
+  std::vector<solvers::any_solver> solvers;
   // Smallest first: `cost` runs the first pass that measures every requested format.
   std::vector<cost_pass> cost_passes;
+
+  const formats::format_entry& format(std::string_view name) const { return formats::find(name, formats); }
+  const proxy::any_proxy& proxy(std::string_view name) const { return find_policy(proxies, name, "--proxy", "proxy"); }
+  const saliency::any_saliency& saliency(std::string_view name) const {
+    return find_policy(saliencies, name, "--saliency", "saliency");
+  }
+  const solvers::any_solver& solver(std::string_view name) const {
+    return find_policy(solvers, name, "--solver", "solver");
+  }
+  template <class T>
+  static std::string names(const std::vector<T>& v) {
+    return policy_names(v);
+  }
+  // Two policies of one axis with the same name would make names ambiguous.
+  void check_unique() const {
+    auto unique = [](const auto& v, const char* what) {
+      for (std::size_t i = 0; i < v.size(); ++i)
+        for (std::size_t j = i + 1; j < v.size(); ++j)
+          if (name_of(v[i]) == name_of(v[j]))
+            throw error("toolset", std::string("two ") + what + " named \"" + std::string(name_of(v[i])) + "\"");
+    };
+    unique(formats, "formats");
+    unique(proxies, "proxies");
+    unique(saliencies, "saliency scores");
+    unique(solvers, "solvers");
+  }
+
+ private:
+  static std::string_view name_of(const formats::format_entry& f) { return f.name; }
+  template <class T>
+  static std::string_view name_of(const T& x) {
+    return x.name();
+  }
 };
+
+// The library's formats (formats::registry()), proxies, scores and solvers; no cost pass.
+inline toolset builtin_toolset() {
+  toolset t;
+  t.formats = formats::registry();
+  t.proxies = proxy::builtin_proxy_list();
+  t.saliencies = saliency::builtin_saliency_list();
+  t.solvers = solvers::builtin_solver_list();
+  return t;
+}
 
 }  // namespace prismaquant::cli
