@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for the fused cost pass (issue #3 item 4). Run from the repository root on a
+# GPU check for the fused cost pass. Run from the repository root on a
 # machine with an H100/H200 (sm_90):  bash benchmarks/device/run.sh
 # 1. builds the CUDA test and the timing binary with nvcc alone (no CMake dependencies needed:
 #    the kernels and the scalar reference are header-only);
