@@ -2,11 +2,13 @@
 // Allocation outputs (docs/file-formats.md): layer_config.json, its prune manifest
 // (<layer_config>.prune.json, the reference's name: layer_config.json.prune.json),
 // pareto.csv (the reference's columns + lower_bound, gap), pareto.svg (curve, knee, chosen
-// point) and allocation.json (what produced them). All written atomically and
-// deterministically; `write_outputs(dir, sweep)` writes the whole set.
+// point) and allocation.json (what produced them). All written deterministically and
+// published together (io/output_set.hpp); `write_outputs(dir, sweep)` writes the whole set.
+#include <prismaquant/allocate/layer_config.hpp>
 #include <prismaquant/allocate/sweep.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/atomic_file.hpp>
+#include <prismaquant/io/output_set.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -31,49 +33,20 @@ inline std::string num(double v) {
   return s;
 }
 
-// The reference's AutoRound-style entry of a format, from the format's own facts
-// (formats/format.hpp section 3).
-inline nlohmann::json layer_config_entry(const formats::format_entry& f) {
-  nlohmann::json j{{"bits", f.element_bits},
-                   {"group_size", f.group_size()},
-                   {"data_type", std::string(f.data_type)},
-                   {"fmt", std::string(f.name)}};
-  if (!f.element_dtype.empty()) j["weight_element_dtype"] = std::string(f.element_dtype);
-  return j;
-}
-
 // `fmts`: the formats the allocation chose from (a format it names must be among them).
 inline void write_layer_config(const std::filesystem::path& path, const allocation_result& r,
                                std::span<const formats::format_entry> fmts) {
-  nlohmann::json j = nlohmann::json::object();
-  for (auto& [m, fmt] : r.layer_formats) j[m] = layer_config_entry(formats::find(fmt, fmts));
-  write_file_atomic(path, j.dump(1) + "\n");
+  write_file_atomic(path, layer_config_text(r.layer_formats, fmts));
 }
 
-inline std::filesystem::path prune_manifest_path(const std::filesystem::path& layer_config) {
-  auto p = layer_config;
-  p += ".prune.json";
-  return p;
+inline std::string prune_manifest_text(const allocation_result& r) {
+  std::map<std::string, std::pair<int, std::vector<int>>> d;
+  for (const auto& [router, dropped] : r.pruned) d[router] = {r.num_experts.at(router), dropped};
+  return prune_manifest_text(d);
 }
 
-// Keyed by router.
 inline void write_prune_manifest(const std::filesystem::path& path, const allocation_result& r) {
-  nlohmann::json j = nlohmann::json::object();
-  for (auto& [router, dropped] : r.pruned) {
-    const int E = r.num_experts.at(router);
-    std::vector<int> kept;
-    std::set<int> d(dropped.begin(), dropped.end());
-    for (int e = 0; e < E; ++e)
-      if (!d.count(e)) kept.push_back(e);
-    nlohmann::json o2n = nlohmann::json::object();
-    for (std::size_t i = 0; i < kept.size(); ++i) o2n[std::to_string(kept[i])] = static_cast<int>(i);
-    j[router] = {{"num_experts_orig", E},
-                 {"num_experts_kept", static_cast<int>(kept.size())},
-                 {"pruned_expert_ids", dropped},
-                 {"kept_expert_ids", kept},
-                 {"orig_to_new_eid", o2n}};
-  }
-  write_file_atomic(path, j.dump(1) + "\n");
+  write_file_atomic(path, prune_manifest_text(r));
 }
 
 inline std::string pareto_csv(const std::vector<allocation_result>& rows, const std::vector<std::string>& fmts) {
@@ -201,11 +174,10 @@ inline nlohmann::json allocation_summary(const sweep_result& s) {
   return j;
 }
 
-// Every output of a sweep into `dir` (created): layer_config.json and its prune manifest
-// (the chosen row), pareto.csv, pareto.svg, allocation.json. Nothing is written when no row
-// is feasible.
+// Every output of a sweep into `dir`, published together (io/output_set.hpp: all five files
+// or none): layer_config.json and its prune manifest (the chosen row), pareto.csv,
+// pareto.svg, allocation.json. Nothing is written when no row is feasible.
 inline void write_outputs(const std::filesystem::path& dir, const sweep_result& s) {
-  namespace fs = std::filesystem;
   if (s.chosen < 0) {
     for (const auto& r : s.rows)
       if (!r.feasible) throw error("allocate", "no target is feasible: " + r.note);
@@ -214,14 +186,14 @@ inline void write_outputs(const std::filesystem::path& dir, const sweep_result& 
   std::vector<std::string> names;
   for (const auto& f : s.formats) names.emplace_back(f.name);
   std::sort(names.begin(), names.end());
-  fs::create_directories(dir);
   const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
-  const fs::path lc = dir / "layer_config.json";
-  write_layer_config(lc, c, s.formats);
-  write_prune_manifest(prune_manifest_path(lc), c);
-  write_file_atomic(dir / "pareto.csv", pareto_csv(s.rows, names));
-  write_file_atomic(dir / "pareto.svg", pareto_svg(s.rows, s.knee, s.chosen));
-  write_file_atomic(dir / "allocation.json", allocation_summary(s).dump(1) + "\n");
+  output_set out(dir);
+  out.write("layer_config.json", layer_config_text(c.layer_formats, s.formats));
+  out.write(prune_manifest_path("layer_config.json").string(), prune_manifest_text(c));
+  out.write("pareto.csv", pareto_csv(s.rows, names));
+  out.write("pareto.svg", pareto_svg(s.rows, s.knee, s.chosen));
+  out.write("allocation.json", allocation_summary(s).dump(1) + "\n");
+  out.publish();
 }
 
 }  // namespace prismaquant::allocate

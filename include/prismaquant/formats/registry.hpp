@@ -84,16 +84,20 @@ inline const format_entry* find_if_known(std::string_view name, std::span<const 
     if (f.name == name) return &f;
   return nullptr;
 }
-inline const format_entry& find(std::string_view name, std::span<const format_entry> in) {
+// The entry for a canonical name; throws prismaquant::error(where, ...) listing the known names
+// (`where`: the option or file entry that named it).
+inline const format_entry& find(std::string_view name, std::span<const format_entry> in,
+                                const std::string& where = "format") {
   if (const auto* f = find_if_known(name, in)) return *f;
   std::string known;
   for (const auto& f : in) known += (known.empty() ? "" : ", ") + std::string(f.name);
-  throw error("format", "unknown format \"" + std::string(name) + "\" (known: " + known + ")");
+  throw error(where, "unknown format \"" + std::string(name) + "\" (known: " + known + ")");
 }
 
 // In the built-in registry.
 inline const format_entry* find_if_known(std::string_view name) noexcept { return find_if_known(name, registry()); }
-// The entry for a canonical name; throws prismaquant::error("format", ...) listing the known names.
-inline const format_entry& find(std::string_view name) { return find(name, registry()); }
+inline const format_entry& find(std::string_view name, const std::string& where = "format") {
+  return find(name, registry(), where);
+}
 
 }  // namespace prismaquant::formats

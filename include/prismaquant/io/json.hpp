@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <climits>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -84,14 +85,22 @@ inline double nonneg_number(const json& v, const std::string& name, const ctx& c
   return d;
 }
 
-// An integer that fits int64 (a float, or an unsigned beyond int64, is refused).
-inline std::int64_t int64_field(const json& v, const std::string& name, const ctx& c) {
+// A JSON integer within [lo, hi]; anything else (a float, a string, out of range) is an error.
+inline long long int_in(const json& v, const std::string& name, const ctx& c, long long lo, long long hi) {
   if (v.is_number_unsigned()) {
-    if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) c.fail("field \"" + name + "\" is too large");
-    return static_cast<std::int64_t>(v.get<std::uint64_t>());
+    if (v.get<unsigned long long>() > static_cast<unsigned long long>(hi))
+      c.fail("field \"" + name + "\" is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+    return static_cast<long long>(v.get<unsigned long long>());
   }
   if (!v.is_number_integer()) c.fail("field \"" + name + "\" must be an integer, got " + v.dump());
-  return v.get<std::int64_t>();
+  const long long x = v.get<long long>();
+  if (x < lo || x > hi) c.fail("field \"" + name + "\" is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+  return x;
+}
+
+// An integer that fits int64 (a float, or an unsigned beyond int64, is refused).
+inline std::int64_t int64_field(const json& v, const std::string& name, const ctx& c) {
+  return int_in(v, name, c, INT64_MIN, INT64_MAX);
 }
 
 inline std::int64_t nonneg_int(const json& v, const std::string& name, const ctx& c) {
