@@ -1,6 +1,7 @@
 // `prismaquant allocate` end to end: files written, their contents, determinism, errors.
 #include <catch2/catch.hpp>
 
+#include "../examples/example_support.hpp"
 #include "test_allocate_fixture.hpp"
 
 #include <prismaquant/allocate/loader_rules.hpp>
@@ -131,50 +132,18 @@ TEST_CASE("allocate: single targets, byte targets and errors") {
 TEST_CASE("allocate: the model's description, vLLM's and transformers' rules, end to end from cost") {
   namespace pq = prismaquant;
   auto d = dir("model");
-  pq::model::synthetic_minimax_options o;
-  o.hidden = 256, o.layers = 2, o.heads = 4, o.kv_heads = 2, o.head_dim = 64, o.experts = 6, o.top_k = 2;
-  o.intermediate = 128, o.vocab = 300, o.max_shard_bytes = 400'000;
-  pq::model::write_synthetic_minimax(d / "m", o);
-  const auto desc = pq::model::open_model(d / "m").description;
-  // statistics for its Linears and routers, as a probe (or your own hooks) would write them
-  std::mt19937_64 rng(3);
-  std::lognormal_distribution<double> ln(0.0, 0.7);
-  pq::stats::model_stats st;
-  for (const auto& l : desc.linears) {
-    pq::stats::linear_stats s;
-    s.name = l.name;
-    s.out_features = l.out_features;
-    s.in_features = l.in_features;
-    s.source_dtype = pq::dtype::F8_E4M3;
-    s.source_block_out = s.source_block_in = 128;
-    s.rows_seen = 100;
-    s.h_row_sum.resize(static_cast<std::size_t>(l.out_features));
-    double h = 0;
-    for (auto& v : s.h_row_sum) h += (v = ln(rng));
-    s.fisher_sum = pq::stats::exact_sum(h);
-    st.linears.emplace(l.name, s);
-  }
-  for (const auto& moe : desc.moe_layers) {
-    pq::stats::router_stats r;
-    r.name = moe.router;
-    r.experts_prefix = moe.router.substr(0, moe.router.rfind('.')) + ".experts";
-    r.num_experts = moe.num_experts;
-    r.top_k = moe.top_k;
-    auto& dom = r.domain("default");
-    for (int t = 0; t < 100; ++t) {
-      ++dom.total_tokens;
-      for (int k = 0; k < moe.top_k; ++k)
-        dom.experts[static_cast<std::size_t>((t * 7 + k * 3) % moe.num_experts)].add_token(0.5, ln(rng));
-    }
-    st.routers.emplace(r.name, r);
-  }
+  // a small MiniMax-M2 checkpoint, and statistics for it as a probe (or your own hooks) would
+  // write them (examples/example_support.hpp)
+  const auto model = example::tiny_minimax(d);
+  const auto desc = pq::model::open_model(model).description;
+  const auto st = example::synthetic_stats(desc);
   pq::stats::write_stats(d / "stats.json", st);
-  const std::string m = (d / "m").string();
+  const std::string m = model.string();
   REQUIRE(std::system((std::string(PQ_BUILD_DIR) + "/prismaquant cost --quiet --model " + m +
                        " --proxies per_row_fisher --out " + (d / "costs.json").string() + " > /dev/null")
                           .c_str()) == 0);
   const std::string io = "--stats " + (d / "stats.json").string() + " --costs " + (d / "costs.json").string() +
-                         " --proxy per_row_fisher --target-bits 5.5 --prune-ratios 0,0.34";
+                         " --proxy per_row_fisher --target-bits 5.5 --prune-ratios 0,0.25";
   REQUIRE(run(io + " --model " + m + " --out " + (d / "vllm").string(), d / "vllm.log") == 0);
   REQUIRE(run(io + " --out " + (d / "named").string(), d / "named.log") == 0);  // description from the stats' names
   REQUIRE(run(io + " --model " + m + " --loader transformers --out " + (d / "tf").string(), d / "tf.log") == 0);
