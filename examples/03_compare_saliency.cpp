@@ -3,11 +3,12 @@
 //
 // A score sees one expert through saliency::expert_view: its accumulators, its calibration
 // domain (token totals and every other expert) and its router. The one written here,
-// `reap_share`, is an expert's share of its router's total REAP mass Σ g·‖f‖ — a score that
-// needs the other experts too, which the view hands over.
+// `peak_reap`, is an expert's largest single contribution max g·‖f‖ weighted by the square
+// root of its share of the domain's tokens: it protects an expert that is routed rarely but
+// decides the output when it is (which mean-based scores such as REAP drop first).
 //
 // First the built-in scores on one router: which experts each would drop at a 25 % ratio,
-// and how much the drop sets overlap (Jaccard). Then a recipe with `reap_share` runs the whole
+// and how much the drop sets overlap (Jaccard). Then a recipe with `peak_reap` runs the whole
 // allocation (cost → candidates → solve → sweep → layer_config + prune manifest), checked
 // against a direct computation: the experts it dropped are the lowest by the score computed
 // by hand from the stats file.
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -27,16 +29,15 @@ namespace pq = prismaquant;
 namespace ps = prismaquant::saliency;
 namespace st = prismaquant::stat;
 
-struct reap_share {
-  static constexpr std::string_view name = "reap_share";
+struct peak_reap {
+  static constexpr std::string_view name = "peak_reap";
   using needs = st::list<st::reap>;
   double operator()(const ps::expert_view& e) const {
-    double total = 0.0;
-    for (const auto& x : e.domain.experts) total += x.sum_g_norm.value();
-    return total > 0.0 ? e.acc.sum_g_norm.value() / total : 0.0;
+    const double share = e.total_tokens() > 0 ? static_cast<double>(e.acc.count) / static_cast<double>(e.total_tokens()) : 0.0;
+    return e.acc.max_g_norm * std::sqrt(share);
   }
 };
-static_assert(ps::check_saliency<reap_share>());
+static_assert(ps::check_saliency<peak_reap>());
 
 int main() {
   example::workspace ws("pq_example_03");
@@ -48,7 +49,7 @@ int main() {
 
   // ---- the built-in scores (and ours) side by side on the first router ----
   auto scores = ps::builtin_saliency_list();
-  scores.emplace_back(reap_share{});
+  scores.emplace_back(peak_reap{});
   std::vector<std::vector<int>> sets;
   std::printf("experts of %s dropped at ratio 0.25 (%d of %d):\n", router.name.c_str(), n_drop, E);
   for (const auto& s : scores) {
@@ -74,15 +75,15 @@ int main() {
     std::printf("\n");
   }
 
-  // ---- the whole allocation with reap_share ----
-  using my_recipe = pq::recipe<pq::seed_formats, pq::proxy::fisher_trace, reap_share>;
+  // ---- the whole allocation with peak_reap ----
+  using my_recipe = pq::recipe<pq::seed_formats, pq::proxy::fisher_trace, peak_reap>;
   pq::stats::write_costs(ws / "costs.json", my_recipe::measure_model(model));
   pq::stats::write_stats(ws / "stats.json", st);
   const auto in = pq::allocate::read_inputs(ws / "stats.json", ws / "costs.json", model);
   const auto sweep = my_recipe{}.sweep(in, pq::allocate::bits({4.5}), {.prune_ratios = {0.25}});
   pq::allocate::write_outputs(ws / "out", sweep);
 
-  // Check: per router, the dropped experts are the floor(0.25·E) lowest by reap_share computed
+  // Check: per router, the dropped experts are the floor(0.25·E) lowest by peak_reap computed
   // directly from the stats file (ties by id), and the manifest says so.
   std::ifstream f(ws / "out" / "layer_config.json.prune.json");
   const auto manifest = nlohmann::json::parse(f);
@@ -90,11 +91,11 @@ int main() {
   bool ok = manifest.size() == stats.routers.size();
   for (const auto& [name, r] : stats.routers) {
     const auto& d = r.domains.at("default");
-    double total = 0.0;
-    for (const auto& x : d.experts) total += x.sum_g_norm.value();
     std::vector<std::pair<double, int>> by_score;
-    for (int e = 0; e < r.num_experts; ++e)
-      by_score.push_back({d.experts[static_cast<std::size_t>(e)].sum_g_norm.value() / total, e});
+    for (int e = 0; e < r.num_experts; ++e) {
+      const auto& x = d.experts[static_cast<std::size_t>(e)];
+      by_score.push_back({x.max_g_norm * std::sqrt(static_cast<double>(x.count) / static_cast<double>(d.total_tokens)), e});
+    }
     std::sort(by_score.begin(), by_score.end());
     std::vector<int> expect;
     for (int k = 0; k < r.num_experts / 4; ++k) expect.push_back(by_score[static_cast<std::size_t>(k)].second);
@@ -102,13 +103,13 @@ int main() {
     const auto got = manifest.at(name)["pruned_expert_ids"].get<std::vector<int>>();
     std::printf("%s: dropped", name.c_str());
     for (int e : got) std::printf(" %d", e);
-    std::printf(" (lowest reap_share:");
+    std::printf(" (lowest peak_reap:");
     for (int e : expect) std::printf(" %d", e);
     std::printf(")\n");
     ok = ok && got == expect;
   }
   const auto& c = sweep.rows[0];
-  std::printf("allocation at 4.5 bits with reap_share: %.4f bits, Δloss %.6g, %d experts dropped\n", c.sol.achieved_bits,
+  std::printf("allocation at 4.5 bits with peak_reap: %.4f bits, Δloss %.6g, %d experts dropped\n", c.sol.achieved_bits,
               c.sol.dloss, c.n_experts_dropped);
   return ok && c.feasible && c.n_experts_dropped == 2 * (E / 4) ? 0 : 1;
 }
