@@ -10,6 +10,8 @@
 // elsewhere — `describe_from_stats` hands the model profiles the tensors the stats file names
 // (the same naming rules `inspect` and `cost` use); a Linear they do not place is a Linear of
 // its own.
+#include <prismaquant/core/error.hpp>
+#include <prismaquant/formats/registry.hpp>
 #include <prismaquant/model/describe.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
@@ -17,7 +19,9 @@
 
 #include <filesystem>
 #include <set>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace prismaquant::allocate {
 
@@ -69,6 +73,53 @@ inline inputs read_inputs(const std::filesystem::path& stats_file, const std::fi
   in.costs = stats::read_costs(costs_file);
   in.model = model_dir.empty() ? describe_from_stats(in.stats) : model::open_model(model_dir).description;
   return in;
+}
+
+// What a run asks of its costs file, checked before any work. The formats it considers, with
+// their facts from `known` (an executable's registry), in `known`'s order: `requested`
+// (checked: known, no repeats) or, when empty, every format the costs file names (checked:
+// known — a misspelt "NVFP5" in the file is an error, not a format silently never used).
+inline std::vector<formats::format_entry> formats_considered(const stats::model_costs& co, const std::string& costs_path,
+                                                             std::span<const formats::format_entry> known,
+                                                             const std::vector<std::string>& requested,
+                                                             const std::string& option = "--formats") {
+  std::set<std::string> names;
+  for (const auto& [name, l] : co.linears)
+    for (const auto& [fmt, c] : l.formats) {
+      formats::find(fmt, known, costs_path + ": linears[\"" + name + "\"]: formats");
+      if (requested.empty()) names.insert(fmt);
+    }
+  for (const auto& f : requested) {
+    formats::find(f, known, option);
+    if (!names.insert(f).second) throw error(option, "\"" + f + "\" is listed twice");
+  }
+  std::vector<formats::format_entry> out;
+  for (const auto& f : known)
+    if (names.count(std::string(f.name))) out.push_back(f);
+  return out;
+}
+
+// Every considered format that can store a Linear of the model (its source, its shape) is
+// measured for it: a costs file lacking MXFP4 for `--formats NVFP4,MXFP4` is an error naming
+// the Linear, not an allocation that quietly never uses MXFP4.
+inline void require_costs_for(const inputs& in, std::span<const formats::format_entry> considered,
+                              const std::string& costs_path) {
+  for (const auto& l : in.model.linears) {
+    const auto it = in.costs.linears.find(l.name);
+    if (it == in.costs.linears.end()) continue;  // the candidate builder names a Linear without costs
+    for (const auto& f : considered) {
+      if (!f.allows(l.source) || it->second.formats.count(std::string(f.name))) continue;
+      try {
+        f.check_shape(l.out_features, l.in_features, l.name);
+      } catch (const error&) {
+        continue;  // cannot store this shape: no candidate, nothing to measure
+      }
+      throw error(costs_path + ": linears[\"" + l.name + "\"]",
+                  "no costs for format " + std::string(f.name) +
+                      ", which the run considers (measure it with `prismaquant cost --formats ...`, or leave it out of "
+                      "--formats)");
+    }
+  }
 }
 
 }  // namespace prismaquant::allocate

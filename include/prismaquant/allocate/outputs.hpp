@@ -176,8 +176,9 @@ inline nlohmann::json allocation_summary(const sweep_result& s) {
 
 // Every output of a sweep into `dir`, published together (io/output_set.hpp: all five files
 // or none): layer_config.json and its prune manifest (the chosen row), pareto.csv,
-// pareto.svg, allocation.json. Nothing is written when no row is feasible.
-inline void write_outputs(const std::filesystem::path& dir, const sweep_result& s) {
+// pareto.svg, allocation.json. Nothing is written when no row is feasible. A command opens the
+// output set before its work (so a bad --out fails at once) and hands it over.
+inline void write_outputs(output_set& out, const sweep_result& s) {
   if (s.chosen < 0) {
     for (const auto& r : s.rows)
       if (!r.feasible) throw error("allocate", "no target is feasible: " + r.note);
@@ -187,13 +188,17 @@ inline void write_outputs(const std::filesystem::path& dir, const sweep_result& 
   for (const auto& f : s.formats) names.emplace_back(f.name);
   std::sort(names.begin(), names.end());
   const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
-  output_set out(dir);
   out.write("layer_config.json", layer_config_text(c.layer_formats, s.formats));
   out.write(prune_manifest_path("layer_config.json").string(), prune_manifest_text(c));
   out.write("pareto.csv", pareto_csv(s.rows, names));
   out.write("pareto.svg", pareto_svg(s.rows, s.knee, s.chosen));
   out.write("allocation.json", allocation_summary(s).dump(1) + "\n");
   out.publish();
+}
+
+inline void write_outputs(const std::filesystem::path& dir, const sweep_result& s) {
+  output_set out(dir);
+  write_outputs(out, s);
 }
 
 }  // namespace prismaquant::allocate

@@ -9,7 +9,9 @@
 #include <prismaquant/allocate/outputs.hpp>
 #include <prismaquant/allocate/sweep.hpp>
 #include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
+#include <prismaquant/io/output_set.hpp>
 #include <prismaquant/core/error.hpp>
 
 #include <cstdio>
@@ -41,9 +43,9 @@ struct allocate_args {
   bool per_expert = false;
 };
 
-inline int run_allocate(const toolset& tools, const allocate_args& a) {
-  const int modes = (a.target_bits >= 0) + (a.target_bytes >= 0) + (!a.sweep.empty() || !a.sweep_bytes.empty());
-  if (modes != 1) throw pq::error("allocate", "give exactly one of --target-bits, --target-bytes, --sweep/--sweep-bytes");
+inline int run_allocate(const toolset& tools, const allocate_args& a, bool have_bits, bool have_bytes) {
+  const int modes = have_bits + have_bytes + (!a.sweep.empty() || !a.sweep_bytes.empty());
+  if (modes != 1) throw pq::error("--target-bits", "give exactly one of --target-bits, --target-bytes, --sweep/--sweep-bytes");
   // Names first, so a typo fails before any file is read.
   const auto& proxy = tools.proxy(a.proxy);
   const auto& score = tools.saliency(a.saliency);
@@ -57,32 +59,22 @@ inline int run_allocate(const toolset& tools, const allocate_args& a) {
   o.formats = a.formats;
   o.experts_match_all = a.experts_match_all;
   o.per_expert = a.per_expert;
+  // The outputs: all five files or none (io/output_set.hpp); checked before any work.
+  pq::output_set out(a.out, pq::publish_mode::replace_files, {}, "--out " + a.out);
 
   const pa::inputs in = pa::read_inputs(a.stats, a.costs, a.model);
-  // The formats the costs file measured, with their facts from this executable's registry.
-  std::set<std::string> measured;
-  for (const auto& [n, l] : in.costs.linears)
-    for (const auto& [f, c] : l.formats) measured.insert(f);
-  std::vector<pq::formats::format_entry> fmts;
-  for (const auto& f : tools.formats)
-    if (measured.count(std::string(f.name))) fmts.push_back(f);
-  for (const auto& f : measured)
-    if (!pq::formats::find_if_known(f, tools.formats))
-      throw pq::error(a.costs, "format \"" + f + "\" is not one this executable knows (known: " +
-                                   [&] {
-                                     std::string s;
-                                     for (const auto& x : tools.formats) s += (s.empty() ? "" : ", ") + std::string(x.name);
-                                     return s;
-                                   }() +
-                                   ")");
+  // The formats considered, with their facts from this executable's registry; each measured
+  // for every Linear that can store it.
+  const auto fmts = pa::formats_considered(in.costs, a.costs, tools.formats, a.formats);
+  pa::require_costs_for(in, fmts, a.costs);
 
   pa::joint_allocator ja(pa::candidate_builder(in, fmts, proxy, score, o), o.prune_ratios, solver, o.solve);
   for (double r : ja.skipped_ratios())
     std::fprintf(stderr, "prismaquant allocate: prune ratio %g skipped (keeps fewer than top_k experts)\n", r);
 
   std::vector<pa::target> targets;
-  if (a.target_bits >= 0) targets.push_back({false, a.target_bits, 0});
-  if (a.target_bytes >= 0) targets.push_back({true, 0.0, a.target_bytes});
+  if (have_bits) targets.push_back({false, a.target_bits, 0});
+  if (have_bytes) targets.push_back({true, 0.0, a.target_bytes});
   for (double b : a.sweep) targets.push_back({false, b, 0});
   for (auto b : a.sweep_bytes) targets.push_back({true, 0.0, b});
   const pa::sweep_result s = pa::sweep(ja, targets, o.knee);
@@ -96,7 +88,7 @@ inline int run_allocate(const toolset& tools, const allocate_args& a) {
       std::fprintf(stderr, "[%zu/%zu] target %.4f bits: %s\n", i + 1, s.rows.size(), r.target_bits, r.note.c_str());
   }
   if (targets.size() == 1 && !s.rows[0].feasible) throw pq::error("allocate", s.rows[0].note);
-  pa::write_outputs(a.out, s);
+  pa::write_outputs(out, s);
   const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
   std::printf("chosen: target %.4f bits -> %.4f bits, %lld bytes, dloss %.6g, prune ratio %g (%s)\n", c.target_bits,
               c.sol.achieved_bits, static_cast<long long>(c.sol.total_bytes), c.sol.dloss, c.ratio, s.chosen_by.c_str());
@@ -108,31 +100,57 @@ inline int run_allocate(const toolset& tools, const allocate_args& a) {
 inline std::function<int()> setup_allocate(CLI::App& sub, const toolset& tools) {
   using namespace allocate_detail;
   auto a = std::make_shared<allocate_args>();
-  sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(CLI::ExistingFile);
-  sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(CLI::ExistingFile);
+  const auto bits_range = check::number(0, 64, check::open_low);  // bits per parameter
+  sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(check::existing_file());
+  sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(check::existing_file());
   sub.add_option("--model", a->model,
                  "checkpoint folder: its description (fused groups, MoE layers, sources) from config.json and the "
-                 "safetensors headers; default: the one the stats' module names imply");
-  sub.add_option("--out", a->out, "output directory")->required();
-  sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter");
-  sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')");
-  sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")->delimiter(',');
-  sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")->delimiter(',');
-  sub.add_option("--proxy", a->proxy, "Δloss proxy: " + toolset::names(tools.proxies))->capture_default_str();
-  sub.add_option("--saliency", a->saliency, "expert saliency: " + toolset::names(tools.saliencies))->capture_default_str();
+                 "safetensors headers; default: the one the stats' module names imply")
+      ->check(check::existing_path());
+  sub.add_option("--out", a->out, "output directory")->required()->check(check::output_folder());
+  auto* bits = sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter")->check(bits_range);
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')")
+                    ->check(check::integer(0, INT64_MAX));
+  auto* sweep = sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")
+                    ->delimiter(',')
+                    ->check(bits_range);
+  auto* sweep_bytes = sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")
+                          ->delimiter(',')
+                          ->check(check::integer(0, INT64_MAX));
+  for (auto* o : {bits, bytes, sweep, sweep_bytes})  // one kind of target; --sweep and --sweep-bytes combine
+    for (auto* x : {bits, bytes, sweep, sweep_bytes})
+      if (o != x && !((o == sweep && x == sweep_bytes) || (o == sweep_bytes && x == sweep))) o->excludes(x);
+  sub.add_option("--proxy", a->proxy, "Δloss proxy: " + toolset::names(tools.proxies))
+      ->capture_default_str()
+      ->check(check::one_of(toolset::name_list(tools.proxies)));
+  sub.add_option("--saliency", a->saliency, "expert saliency: " + toolset::names(tools.saliencies))
+      ->capture_default_str()
+      ->check(check::one_of(toolset::name_list(tools.saliencies)));
   sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection")
-      ->capture_default_str();
-  sub.add_option("--solver", a->solver, "knapsack solver: " + toolset::names(tools.solvers))->capture_default_str();
+      ->capture_default_str()
+      ->check(check::one_of({"pooled", "mean", "max", "union", "intersection"}));
+  sub.add_option("--solver", a->solver, "knapsack solver: " + toolset::names(tools.solvers))
+      ->capture_default_str()
+      ->check(check::one_of(toolset::name_list(tools.solvers)));
   sub.add_option("--loader", a->loader,
                  "what the served model must satisfy: vllm (one scheme per MoE layer) or transformers (w2 may differ)")
-      ->capture_default_str();
-  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j")->capture_default_str();
-  sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")->delimiter(',');
-  sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")->delimiter(',');
+      ->capture_default_str()
+      ->check(check::one_of({"vllm", "transformers"}));
+  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j")
+      ->capture_default_str()
+      ->check(check::number(0, 1e300));
+  sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")
+      ->delimiter(',')
+      ->check(check::number(0, 1, check::open_high));
+  sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")
+      ->delimiter(',')
+      ->check(check::one_of(toolset::name_list(tools.formats)));
   sub.add_flag("--experts-match-all", a->experts_match_all, "an expert's w1/w2/w3 share one format (vllm: always)");
   sub.add_flag("--per-expert", a->per_expert, "one item per expert (no pruning; --loader transformers)");
-  sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)")->capture_default_str();
-  return [a, &tools] { return run_allocate(tools, *a); };
+  sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)")
+      ->capture_default_str()
+      ->check(check::one_of({"simple", "kneedle"}));
+  return [a, bits, bytes, &tools] { return run_allocate(tools, *a, bits->count() > 0, bytes->count() > 0); };
 }
 
 }  // namespace prismaquant::cli

@@ -15,9 +15,12 @@
 // FP8 128x128-block sources) and its shape.
 // A shard's mapping is released as soon as no remaining Linear needs it.
 #include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/cost/model.hpp>
 #include <prismaquant/formats/registry.hpp>
+#include <prismaquant/io/finite.hpp>
+#include <prismaquant/io/output_set.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
 #include <prismaquant/stats/stats_file.hpp>
@@ -54,7 +57,7 @@ inline std::vector<std::string> split_formats(const std::string& list, const too
     return tools.cost_passes.back().formats;
   }
   auto v = split_list(list, "--formats");
-  for (auto& f : v) tools.format(f);  // throws for an unknown name
+  for (auto& f : v) tools.format(f, "--formats");  // throws for an unknown name
   return v;
 }
 
@@ -76,6 +79,9 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   const bool row_sse = need.contains<stat::row_sse>(), with_act = need.contains<stat::act_sse>();
   if (with_act && stats_path.empty())
     throw pq::error("--stats", "the proxies named by --proxies read act_sse: give a stats file with the Linears' xtx_diag");
+  if (!with_act && !stats_path.empty())
+    throw pq::error("--stats", "no proxy named by --proxies reads act_sse, the only statistic the stats file gives the cost "
+                               "pass (e.g. --proxies act_weighted)");
   // The first (smallest) compiled pass that measures every wanted format.
   const cost_pass* pass = nullptr;
   for (const auto& p : tools.cost_passes)
@@ -93,11 +99,20 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
     throw pq::error("--formats", "no compiled cost pass measures all of these formats together");
   }
 
+  // The costs file and its side file are one set: both published at the end, or neither
+  // (io/output_set.hpp); a side file left from an earlier run is removed with the set.
+  const std::filesystem::path out_file(out_path);
+  if (out_file.extension() == ".safetensors")
+    throw pq::error("--out", out_path + ": the costs file is JSON (its side file takes the name <stem>.safetensors)");
+  pq::output_set out(out_file.parent_path().empty() ? std::filesystem::path(".") : out_file.parent_path(),
+                     pq::publish_mode::replace_files, {}, "--out " + out_path);
+  out.owns(std::filesystem::path(out_file).replace_extension(".safetensors").filename().string());
+
   auto m = pq::model::open_model(dir);
   std::optional<pq::stats::model_stats> st;
   if (!stats_path.empty()) st = pq::stats::read_stats(stats_path);
   std::vector<pq::formats::format_entry> fmts;
-  for (const auto& f : wanted) fmts.push_back(tools.format(f));
+  for (const auto& f : wanted) fmts.push_back(tools.format(f, "--formats"));
   pq::cost::model_options o;
   o.row_sse = row_sse;
   o.act_sse = with_act;
@@ -108,7 +123,8 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   const auto& costs = r.costs;
   const std::size_t done = r.linears;
   const double params = r.params, source_bytes = r.source_bytes, compute_seconds = r.compute_seconds;
-  pq::stats::write_costs(out_path, costs);
+  pq::stats::write_costs(out.path(out_file.filename().string()), costs);
+  out.publish();
   const double s = r.seconds;
   // Throughput in parameters/s and in GB/s of the same weights stored as bf16 (the unit of the
   // cost-pass benchmarks), for the whole command and for the fused pass alone.
@@ -129,15 +145,16 @@ inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
   };
   auto a = std::make_shared<args>();
   pq::formats::seed_formats::for_each([&]<class F>() { a->formats += (a->formats.empty() ? "" : ",") + std::string(F::name); });
-  sub.add_option("--model", a->model, "checkpoint folder")->required();
+  sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
   sub.add_option("--formats", a->formats, "comma-separated canonical format names, or all (every format the pass measures)")->capture_default_str();
   sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
-      ->required();
+      ->required()
+      ->check(check::output_file());
   sub.add_option("--proxies", a->proxies,
                  "the Δloss proxies the costs are for, comma-separated, or all: the file holds the statistics they read "
                  "(known: " + toolset::names(tools.proxies) + ")")
       ->capture_default_str();
-  sub.add_option("--stats", a->stats, "stats file with xtx_diag (for proxies that read act_sse)");
+  sub.add_option("--stats", a->stats, "stats file with xtx_diag (for proxies that read act_sse)")->check(check::existing_file());
   sub.add_flag("--quiet", a->quiet, "no progress line");
   return [=, &tools] { return run_cost(tools, a->model, a->formats, a->proxies, a->out, a->stats, a->quiet); };
 }

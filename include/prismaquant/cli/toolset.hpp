@@ -33,7 +33,9 @@ struct toolset {
   // Smallest first: `cost` runs the first pass that measures every requested format.
   std::vector<cost_pass> cost_passes;
 
-  const formats::format_entry& format(std::string_view name) const { return formats::find(name, formats); }
+  const formats::format_entry& format(std::string_view name, const std::string& where = "format") const {
+    return formats::find(name, formats, where);
+  }
   const proxy::any_proxy& proxy(std::string_view name) const { return find_policy(proxies, name, "--proxy", "proxy"); }
   const saliency::any_saliency& saliency(std::string_view name) const {
     return find_policy(saliencies, name, "--saliency", "saliency");
@@ -44,6 +46,13 @@ struct toolset {
   template <class T>
   static std::string names(const std::vector<T>& v) {
     return policy_names(v);
+  }
+  // The names of one axis, for an option's check (cli/options.hpp check::one_of).
+  template <class T>
+  static std::vector<std::string> name_list(const std::vector<T>& v) {
+    std::vector<std::string> out;
+    for (const auto& x : v) out.emplace_back(name_of(x));
+    return out;
   }
   // Two policies of one axis with the same name would make names ambiguous.
   void check_unique() const {

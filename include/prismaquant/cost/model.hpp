@@ -12,6 +12,7 @@
 // recorded for a Linear only where it accepts the Linear's source and can store its shape.
 #include <prismaquant/cost/result.hpp>
 #include <prismaquant/formats/registry.hpp>
+#include <prismaquant/io/finite.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
 #include <prismaquant/stats/stats_file.hpp>
@@ -65,6 +66,7 @@ inline void load_weight(const checkpoint& ck, const model::linear_info& l, loade
   const float* scales = nullptr;
   if (t.type == dtype::F8_E4M3) {
     const auto s = ck.tensor(l.name + ".weight_scale_inv");
+    require_finite(s);  // a NaN block scale would poison every error of its block
     if (s.type == dtype::F32) {
       out.scale_inv = s.to_vector<float>();
     } else if (s.type == dtype::BF16) {
@@ -104,6 +106,8 @@ model_report measure_model(model::opened_model& m, std::span<const formats::form
     for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
     return a;
   };
+
+  for (const auto& l : d.linears) (void)act_of(l);  // the stats cover every Linear: checked before the pass
 
   // Work units: fused groups, then every Linear in no group, in description order.
   std::vector<std::vector<int>> units;

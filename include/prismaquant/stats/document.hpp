@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -78,8 +79,10 @@ struct document {
 inline document open_document(const std::filesystem::path& path, const std::string& format) {
   document d{read_file(path), ctx{path.string()}, {}, false};
   if (!d.j.is_object()) d.c.fail("top level must be a JSON object");
-  if (d.j.value("format", std::string{}) != format) d.c.fail("\"format\" must be \"" + format + "\"");
-  if (d.j.value("version", 0) != 1) d.c.fail("unsupported \"version\" (this reader knows 1)");
+  if (!d.j.contains("format") || !d.j["format"].is_string() || d.j["format"].get<std::string>() != format)
+    d.c.fail("\"format\" must be \"" + format + "\"");
+  if (!d.j.contains("version") || !d.j["version"].is_number_integer() || d.j["version"] != 1)
+    d.c.fail("unsupported \"version\" (this reader knows 1)");
   if (d.j.contains("tensors")) {
     d.side = side_tensors::open(path.parent_path() / string_field(d.j["tensors"], "tensors", d.c));
     d.has_side = true;
@@ -99,12 +102,13 @@ inline void write_document(const std::filesystem::path& path, json j, const side
   write_file_atomic(path, j.dump(1) + "\n");
 }
 
-// A Linear's "shape": [out_features, in_features], both positive.
+// A Linear's "shape": [out_features, in_features], each in [1, 2^31) so out·in and every count
+// derived from it fit in int64.
 inline void read_shape(const json& e, const ctx& c, std::int64_t& out_features, std::int64_t& in_features) {
   const json& shape = need(e, "shape", c);
   if (!shape.is_array() || shape.size() != 2) c.fail("\"shape\" must be [out_features, in_features]");
-  out_features = positive_int(shape[0], "shape[0]", c);
-  in_features = positive_int(shape[1], "shape[1]", c);
+  out_features = int_in(shape[0], "shape[0]", c, 1, INT32_MAX);
+  in_features = int_in(shape[1], "shape[1]", c, 1, INT32_MAX);
 }
 
 // A vector field is either an inline JSON array or {"tensor": "<name>"} in the side file
