@@ -299,7 +299,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"allocate --stats " + st + " --costs " + sb.path("costs_ghost.json") + " --target-bits 6 --out " + out_dir,
        {"unknown Linear \"model.ghost\""}},
       {"allocate --stats " + sb.path("stats_missing_linear.json") + " --costs " + co + " --target-bits 6 --out " + out_dir,
-       {"unknown Linear"}},
+       {"expert 0", "needs gate, up and down projections"}},  // the model the stats describe lacks that Linear
       {"allocate --stats " + co + " --costs " + co + " --target-bits 6 --out " + out_dir, {"costs.json", "prismaquant.stats"}},
       {a_io + "--target-bits 0.5 --out " + sb.path("prev"), {"smallest feasible size"}},
       {a_io + "--target-bits 6 --out " + sb.path("prev_blocked"), {"pareto.csv", "is a folder"}},
