@@ -74,7 +74,8 @@ static nlohmann::json read_json(const std::filesystem::path& p) {
 static double direct_dloss(const std::filesystem::path& out, const pq::stats::model_stats& st,
                            const pq::stats::model_costs& co, double alpha) {
   double d = 0.0;
-  for (const auto& [m, e] : read_json(out / "layer_config.json").items()) {
+  const auto lc = read_json(out / "layer_config.json");  // alive for the whole loop
+  for (const auto& [m, e] : lc.items()) {
     const auto& c = co.linears.at(m).formats.at(e["fmt"].get<std::string>());
     const auto& s = st.linears.at(m);
     d += 0.5 * (s.fisher_sum.value() / static_cast<double>(s.rows_seen)) * c.sse / static_cast<double>(c.n);
