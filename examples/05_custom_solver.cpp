@@ -80,7 +80,8 @@ static double direct_dloss(const std::filesystem::path& out, const pq::stats::mo
     const auto& s = st.linears.at(m);
     d += 0.5 * (s.fisher_sum.value() / static_cast<double>(s.rows_seen)) * c.sse / static_cast<double>(c.n);
   }
-  for (const auto& [router, m] : read_json(out / "layer_config.json.prune.json").items()) {
+  const auto pm = read_json(out / "layer_config.json.prune.json");
+  for (const auto& [router, m] : pm.items()) {
     const auto& dom = st.routers.at(router).domains.at("default");
     for (int e : m["pruned_expert_ids"])
       d += alpha * dom.experts[static_cast<std::size_t>(e)].sum_g_norm_sq.value() / static_cast<double>(dom.total_tokens);
