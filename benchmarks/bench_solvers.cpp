@@ -1,4 +1,4 @@
-// Solver benchmarks (issue #4 item 9):
+// Solver benchmarks:
 //  * the MiniMax-M2.7 per-Linear instance (62 × (256×3 + 4) = 47,864 Linears × NVFP4 /
 //    MXFP8_E4M3 / BF16, the real shapes, Δloss = 0.5·H_trace·MSE with H_trace and MSE
 //    log-normal over several orders of magnitude) at 8 bit targets: exact (cold = including

@@ -1,24 +1,30 @@
-// 02: write your own Δloss proxy and allocate with it.
+// 02: write your own Δloss proxy and allocate with it, end to end.
 //
-// A proxy is any type with a name, the list of error statistics it reads (so the cost pass
-// computes exactly those), and a call operator. This one adds an outlier penalty to the
-// reference's 0.5·H_trace·MSE_W: a format whose worst element error is large relative to
-// its RMS error (NVFP4 on heavy-tailed rows) is charged extra. It reads two statistics:
-// the total SSE and the max |W − Ŵ|.
-#include <prismaquant/allocate/allocate.hpp>
-#include <prismaquant/proxies/fisher_trace.hpp>
+// A proxy is any type with a name, the statistics it reads (one vocabulary,
+// stats/statistic.hpp: the cost pass computes exactly the cost-stage part), and a call
+// operator. This one adds an outlier penalty to the reference's 0.5·H_trace·MSE_W: a format
+// whose worst element error is large relative to its RMS error (NVFP4 on heavy-tailed rows)
+// is charged extra. It reads the Fisher sum (probe), the total SSE and max |W − Ŵ| (cost).
+//
+// The recipe names it next to the seed's other choices; the cost pass, the candidates, the
+// solver, the sweep and the output files all follow. The result is then checked against a
+// direct computation: the chosen allocation's Δloss, summed by hand from the files.
+#include "example_support.hpp"
+
+#include <prismaquant/recipe.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
-#include <random>
+#include <fstream>
 
 namespace pq = prismaquant;
-namespace px = prismaquant::proxy;
-namespace pa = prismaquant::allocate;
+namespace st = prismaquant::stat;
 
 struct outlier_aware_fisher {
   static constexpr std::string_view name = "outlier_aware_fisher";
-  using needs = px::error_stats<px::total_sse, px::max_abs_err>;
+  using needs = st::list<st::fisher, st::sse, st::max_abs>;
   double lambda = 0.5;  // weight of the outlier term
   double operator()(const pq::stats::linear_stats& s, std::string_view, const pq::stats::format_cost& c) const {
     const double mse = c.mse();
@@ -27,66 +33,63 @@ struct outlier_aware_fisher {
   }
 };
 // Fails to compile, naming the missing piece, if the proxy is incomplete.
-static_assert(px::check_proxy<outlier_aware_fisher>());
+static_assert(pq::proxy::check_proxy<outlier_aware_fisher>());
+
+using my_recipe = pq::recipe<pq::seed_formats, outlier_aware_fisher>;
+// What the cost pass computes for it: the cost-stage part of its needs.
+static_assert(std::is_same_v<my_recipe::cost_request, pq::cost::request<st::sse, st::max_abs>>);
+
+static nlohmann::json read_json(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  return nlohmann::json::parse(f);
+}
 
 int main() {
-  // The cost stage reads this mask to compute only what the proxy needs.
-  std::printf("%s needs: %s\n", std::string(outlier_aware_fisher::name).c_str(),
-              px::describe_mask(px::needs_mask_v<outlier_aware_fisher>).c_str());
+  example::workspace ws("pq_example_02");
+  const auto model = example::tiny_minimax(ws.dir);
+  // The cost stage and the probe's statistics (synthetic here) as files, as a pipeline has them.
+  pq::stats::write_costs(ws / "costs.json", my_recipe::measure_model(model));
+  pq::stats::write_stats(ws / "stats.json", example::synthetic_stats(pq::model::open_model(model).description));
 
-  // A small dense model: 8 layers × (q, k, v, o, up, down), synthetic stats and costs.
-  std::mt19937_64 rng(2);
-  std::lognormal_distribution<double> ln(0.0, 0.6);
-  pq::stats::model_stats st;
-  pq::stats::model_costs co;
-  const std::vector<std::pair<std::string, double>> fmts = {{"NVFP4", 9e-3}, {"MXFP8_E4M3", 2e-4}, {"BF16", 0.0}};
-  for (int L = 0; L < 8; ++L)
-    for (auto [proj, shape] : std::vector<std::pair<std::string, std::pair<int, int>>>{
-             {"self_attn.q_proj", {512, 512}}, {"self_attn.k_proj", {128, 512}}, {"self_attn.v_proj", {128, 512}},
-             {"self_attn.o_proj", {512, 512}}, {"mlp.up_proj", {1024, 512}}, {"mlp.down_proj", {512, 1024}}}) {
-      const std::string n = "model.layers." + std::to_string(L) + "." + proj;
-      pq::stats::linear_stats s;
-      s.name = n;
-      s.out_features = shape.first;
-      s.in_features = shape.second;
-      s.rows_seen = 1;
-      s.set_h_trace(100.0 * ln(rng));
-      st.linears[n] = s;
-      pq::stats::linear_costs lc{n, shape.first, shape.second, {}};
-      const double tail = std::exp(1.5 * std::log(ln(rng)) / 0.6);  // heavy-tailed rows: NVFP4's worst error large
-      for (auto& [f, rel] : fmts) {
-        pq::stats::format_cost c;
-        c.n = static_cast<std::int64_t>(shape.first) * shape.second;
-        c.bytes = f == "NVFP4" ? c.n / 2 + c.n / 16 + 8 : f == "MXFP8_E4M3" ? c.n + c.n / 32 : 2 * c.n;
-        c.sse = rel * 4e-4 * static_cast<double>(c.n) * ln(rng);
-        c.max_abs_err = std::sqrt(c.sse / static_cast<double>(c.n)) * (f == "NVFP4" ? 6.0 * tail : 3.0);
-        lc.formats[f] = c;
-      }
-      co.linears[n] = lc;
-    }
+  // The allocation, in four lines.
+  const auto in = pq::allocate::read_inputs(ws / "stats.json", ws / "costs.json", model);
+  const auto sweep = my_recipe{}.sweep(in, pq::allocate::bits({4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0}),
+                                       {.prune_ratios = {0.0, 0.25}, .alpha = 0.15});
+  pq::allocate::write_outputs(ws / "out", sweep);
 
-  auto run = [&](px::any_proxy proxy) {
-    pa::candidate_builder b(st, co, pa::auto_profile(st), proxy, pq::saliency::saliency_by_name("reap"));
-    pa::joint_allocator ja(b, {0.0});
-    return ja.solve_bits(6.0);
-  };
-  const auto ref = run(px::erase(px::fisher_trace{}));
-  const auto mine = run(px::erase(outlier_aware_fisher{}));
-  int differ = 0;
-  for (auto& [m, f] : ref.layer_formats) differ += mine.layer_formats.at(m) != f;
-  auto show = [](const char* what, const pa::allocation_result& r) {
-    std::printf("%-22s %.3f bpp, Δloss %.5f, NVFP4 %lld, MXFP8 %lld, BF16 %lld\n", what, r.sol.achieved_bits, r.sol.dloss,
-                static_cast<long long>(r.layers_by_fmt.count("NVFP4") ? r.layers_by_fmt.at("NVFP4") : 0),
-                static_cast<long long>(r.layers_by_fmt.count("MXFP8_E4M3") ? r.layers_by_fmt.at("MXFP8_E4M3") : 0),
-                static_cast<long long>(r.layers_by_fmt.count("BF16") ? r.layers_by_fmt.at("BF16") : 0));
-  };
-  show("fisher_trace:", ref);
-  show("outlier_aware_fisher:", mine);
-  std::printf("%d of %zu Linears change format under the custom proxy\n", differ, ref.layer_formats.size());
-  // q/k/v stay fused under any proxy.
-  for (int L = 0; L < 8; ++L) {
-    const std::string p = "model.layers." + std::to_string(L) + ".self_attn.";
-    if (mine.layer_formats.at(p + "q_proj") != mine.layer_formats.at(p + "v_proj")) return 1;
+  // Check: the chosen Δloss, summed directly from the files with the proxy's formula written out.
+  const auto lc = read_json(ws / "out" / "layer_config.json");
+  const auto manifest = read_json(ws / "out" / "layer_config.json.prune.json");
+  const auto costs = pq::stats::read_costs(ws / "costs.json");
+  const auto stats = pq::stats::read_stats(ws / "stats.json");
+  double direct = 0.0;
+  for (const auto& [module, entry] : lc.items()) {
+    const auto& c = costs.linears.at(module).formats.at(entry["fmt"].get<std::string>());
+    const auto& s = stats.linears.at(module);
+    const double h = s.fisher_sum.value() / static_cast<double>(s.rows_seen);
+    const double mse = c.sse / static_cast<double>(c.n);
+    const double peak = mse > 0 ? c.max_abs_err * c.max_abs_err / mse : 0.0;
+    direct += 0.5 * h * mse * (1.0 + 0.5 * std::log1p(peak));
   }
-  return ref.feasible && mine.feasible ? 0 : 1;
+  for (const auto& [router, m] : manifest.items()) {  // α · reap_dropout of each dropped expert
+    const auto& dom = stats.routers.at(router).domains.at("default");
+    for (int e : m["pruned_expert_ids"])
+      direct += 0.15 * dom.experts[static_cast<std::size_t>(e)].sum_g_norm_sq.value() / static_cast<double>(dom.total_tokens);
+  }
+  const auto& chosen = sweep.rows[static_cast<std::size_t>(sweep.chosen)];
+  std::printf("%s: %zu targets, knee at %.3f bits: Δloss %.6g (direct sum %.6g), %d experts dropped, gap %.1e\n",
+              std::string(outlier_aware_fisher::name).c_str(), sweep.rows.size(), chosen.sol.achieved_bits,
+              chosen.sol.dloss, direct, chosen.n_experts_dropped, chosen.sol.gap);
+
+  // The same inputs under the reference proxy: how many Linears the outlier term moves.
+  const auto ref = pq::recipe<>{}.sweep(in, pq::allocate::bits({chosen.target_bits}), {.prune_ratios = {0.0, 0.25}});
+  int differ = 0;
+  for (const auto& [m, f] : ref.rows[0].layer_formats)
+    differ += !chosen.layer_formats.count(m) || chosen.layer_formats.at(m) != f;
+  std::printf("%d of %zu Linears differ from fisher_trace's allocation at the same target\n", differ,
+              ref.rows[0].layer_formats.size());
+
+  const bool ok = std::fabs(direct - chosen.sol.dloss) <= 1e-9 * std::fabs(direct) &&
+                  chosen.sol.total_bytes <= chosen.budget_bytes && chosen.sol.gap <= 1e-9;
+  return ok ? 0 : 1;
 }

@@ -1,15 +1,18 @@
 // 04: allocate a MiniMax-M2.7-shaped model — 62 layers × (256 experts × w1/w2/w3 + q/k/v/o)
-// = 47,864 Linears at the real shapes (../shared/specs.md §7) — with synthetic but
-// realistically distributed statistics, four formats (NVFP4, MXFP8_E4M3, FP8 pass-through,
-// BF16) at exact byte counts, and joint expert pruning at one global ratio per solve
-// (0, .125, .1875, .25, .3125, .375; α = 0.15). Prints the Pareto table with the knee.
+// = 47,864 Linears at the real shapes (docs/allocation.md has the configuration and its
+// source) — with synthetic but realistically distributed statistics, the seed recipe's four
+// formats (NVFP4, MXFP8_E4M3, FP8 pass-through, BF16) at exact byte counts, and joint expert
+// pruning at one global ratio per solve (0, .125, .1875, .25, .3125, .375; α = 0.15), under
+// vLLM's rules (one scheme per MoE layer). The model description comes from the MiniMax-M2
+// profile itself, given the release's config and tensor table. Prints the Pareto table with
+// the knee.
 //
 // Verify before trusting: the byte counts from the formats registry are checked against the
 // closed forms (NVFP4: out·(in/2 + in/16) + 4 + 4; MXFP8: out·(in + in/32);
 // FP8_SOURCE: n + 4·ceil(out/128)·ceil(in/128); BF16: 2n) and every solve is checked to be
 // within budget with a certified gap.
-#include <prismaquant/allocate/outputs.hpp>
-#include <prismaquant/formats/registry.hpp>
+#include <prismaquant/model/describe.hpp>
+#include <prismaquant/recipe.hpp>
 
 #include <chrono>
 #include <ctime>
@@ -41,16 +44,40 @@ double rel_mse(const std::string& f) {
   return 0.0;
 }
 
-struct model {
-  pq::stats::model_stats stats;
-  pq::stats::model_costs costs;
-};
+// What the MiniMax-M2 profile sees of the release: its config and tensor table.
+pq::model::model_description describe() {
+  const nlohmann::json config = {{"model_type", "minimax_m2"},   {"hidden_size", kHidden},   {"num_hidden_layers", kLayers},
+                                 {"num_attention_heads", 48},    {"num_key_value_heads", 8}, {"head_dim", 128},
+                                 {"num_local_experts", kExperts}, {"num_experts_per_tok", kTopK},
+                                 {"intermediate_size", kInter}};
+  std::vector<pq::model::tensor_info> t;
+  auto fp8 = [&](const std::string& m, std::int64_t out, std::int64_t in) {
+    t.push_back({m + ".weight", pq::dtype::F8_E4M3, {out, in}});
+    t.push_back({m + ".weight_scale_inv", pq::dtype::F32, {(out + 127) / 128, (in + 127) / 128}});
+  };
+  for (int L = 0; L < kLayers; ++L) {
+    const std::string p = "model.layers." + std::to_string(L) + ".";
+    fp8(p + "self_attn.q_proj", 6144, kHidden);
+    fp8(p + "self_attn.k_proj", 1024, kHidden);
+    fp8(p + "self_attn.v_proj", 1024, kHidden);
+    fp8(p + "self_attn.o_proj", kHidden, 6144);
+    t.push_back({p + "block_sparse_moe.gate.weight", pq::dtype::BF16, {kExperts, kHidden}});
+    for (int e = 0; e < kExperts; ++e) {
+      const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+      fp8(x + "w1", kInter, kHidden);
+      fp8(x + "w2", kHidden, kInter);
+      fp8(x + "w3", kInter, kHidden);
+    }
+  }
+  return pq::model::describe_model(config, t);
+}
 
-model synthesize(std::uint64_t seed) {
+pq::allocate::inputs synthesize(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::lognormal_distribution<double> jitter(0.0, 0.35), heavy(0.0, 1.0);
   std::uniform_real_distribution<double> u(0.0, 1.0);
-  model m;
+  pq::allocate::inputs m;
+  m.model = describe();
   const std::int64_t tokens = 8192;
   auto add = [&](const std::string& name, std::int64_t out, std::int64_t in, double h, double w_var) {
     pq::stats::linear_stats s;
@@ -133,15 +160,18 @@ int main() {
         std::printf("byte count mismatch: %s [%lld, %lld]\n", f.c_str(), static_cast<long long>(o), static_cast<long long>(i));
         return 1;
       }
-  const model m = synthesize(2026);
+  const pq::allocate::inputs m = synthesize(2026);
   const std::size_t n_lin = m.stats.linears.size();
-  if (n_lin != 47'864u) { std::printf("expected 47,864 Linears, built %zu\n", n_lin); return 1; }
+  if (n_lin != 47'864u || m.model.linears.size() != n_lin) {
+    std::printf("expected 47,864 Linears, built %zu\n", n_lin);
+    return 1;
+  }
 
-  pa::model_profile prof = pa::auto_profile(m.stats);  // q/k/v fused; experts {w1,w3} + {w2} per layer
-  pa::candidate_builder b(m.stats, m.costs, prof, pq::proxy::proxy_by_name("fisher_trace"),
-                          pq::saliency::saliency_by_name("reap"), {0.15});
-  const std::vector<double> ratios = {0.0, 0.125, 0.1875, 0.25, 0.3125, 0.375};
-  pa::joint_allocator ja(b, ratios);
+  // The seed recipe: q/k/v fused; per MoE layer one item per prune ratio (vLLM: one scheme).
+  const pq::recipe<> recipe;
+  const pa::options opt{.prune_ratios = {0.0, 0.125, 0.1875, 0.25, 0.3125, 0.375}, .alpha = 0.15};
+  const auto ja = recipe.allocator(m, opt);
+  const auto& b = ja.builder();
   const auto t1 = clock::now();
 
   const std::vector<double> targets = {3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0};
@@ -151,6 +181,8 @@ int main() {
   const double sweep_cpu_ms = 1000.0 * static_cast<double>(std::clock() - c1) / CLOCKS_PER_SEC;
   const auto t2 = clock::now();
   const int knee = pa::pareto_knee(rows);
+  for (const auto& r : rows)
+    if (r.feasible) opt.loader.validate(m.model, r.layer_formats, "allocation");  // vLLM loads every row
 
   std::printf("MiniMax-M2.7-shaped: %zu Linears, %.1f B parameters, %zu knapsack items per ratio, %zu ratios\n", n_lin,
               static_cast<double>(ja.total_params()) / 1e9, b.build(0.0).problem.items.size(), ja.ratios().size());

@@ -1,11 +1,12 @@
 // Joint allocation against an independent brute force over (prune ratio × every format
-// assignment), recomputing Δloss and bytes straight from the stats and costs.
+// assignment), recomputing Δloss and bytes straight from the stats and costs, under both
+// loaders' grouping rules.
 #include <catch2/catch.hpp>
 
 #include "test_allocate_fixture.hpp"
 
 #include <prismaquant/allocate/allocate.hpp>
-#include <prismaquant/proxies/fisher_trace.hpp>
+#include <prismaquant/proxies/registry.hpp>
 #include <prismaquant/saliency/scores.hpp>
 
 #include <cmath>
@@ -17,8 +18,9 @@ namespace pa = prismaquant::allocate;
 
 namespace {
 
-// Brute force: every group (qkv, o per layer; per MoE layer {w1,w3} and {w2}) picks a format;
-// the ratio drops the floor(R·E) lowest-REAP experts of every layer.
+// Brute force: every group (qkv, o per layer; per MoE layer {w1,w2,w3} under vllm, {w1,w3} and
+// {w2} under transformers) picks a format; the ratio drops the floor(R·E) lowest-REAP experts
+// of every layer.
 struct brute_result {
   double dloss = std::numeric_limits<double>::infinity();
   std::int64_t bytes = 0;
@@ -26,7 +28,7 @@ struct brute_result {
 };
 
 brute_result brute(const fixture::small_model& m, std::int64_t budget, const std::vector<double>& ratios,
-                   const std::vector<std::string>& fmts, double alpha) {
+                   const std::vector<std::string>& fmts, double alpha, bool vllm) {
   std::vector<std::vector<std::string>> groups;  // module lists
   std::vector<std::string> layers;
   for (auto& [rn, r] : m.stats.routers) layers.push_back(r.experts_prefix.substr(0, r.experts_prefix.find("block_sparse_moe")));
@@ -57,8 +59,13 @@ brute_result brute(const fixture::small_model& m, std::int64_t budget, const std
         a.push_back(r.experts_prefix + "." + std::to_string(e) + ".w3");
         b.push_back(r.experts_prefix + "." + std::to_string(e) + ".w2");
       }
-      G.push_back(a);
-      G.push_back(b);
+      if (vllm) {
+        a.insert(a.end(), b.begin(), b.end());
+        G.push_back(a);
+      } else {
+        G.push_back(a);
+        G.push_back(b);
+      }
     }
     if (!ok) continue;
     const std::size_t n = G.size();
@@ -91,16 +98,17 @@ brute_result brute(const fixture::small_model& m, std::int64_t budget, const std
 TEST_CASE("joint allocation matches brute force over ratios and formats") {
   const std::vector<std::string> fmts = {"NVFP4", "MXFP8_E4M3", "FP8_SOURCE", "BF16"};
   const std::vector<double> ratios = {0.0, 0.25, 0.5, 0.7};  // 0.7 keeps 2 of 6 (= top_k)
-  for (std::uint64_t seed : {1, 2, 3}) {
-    const bool fp8 = seed != 2;
+  for (std::uint64_t seed : {1, 2, 3, 4}) {
+    const bool fp8 = seed != 2, vllm = seed != 3;
     auto m = fixture::make(seed, 2, 6, 2, fp8);
-    pa::model_profile prof = pa::auto_profile(m.stats);
-    REQUIRE(prof.fused_groups.size() == 2);  // q/k/v per layer
-    REQUIRE(prof.moe_layers.size() == 2);
-    REQUIRE(prof.moe_layers[0].projection_groups == std::vector<std::vector<std::string>>{{"w1", "w3"}, {"w2"}});
-    pa::candidate_builder b(m.stats, m.costs, prof, pq::proxy::erase(pq::proxy::fisher_trace{}),
-                            pq::saliency::erase(pq::saliency::reap{}), {0.15});
-    pa::joint_allocator ja(b, ratios);
+    pa::options o;
+    o.loader = vllm ? pa::loader_rules::vllm() : pa::loader_rules::transformers();
+    // the erased policies on odd seeds, the types on even ones: the same allocation
+    auto b = seed % 2 ? fixture::builder(m, pq::proxy::erase(pq::proxy::fisher_trace{}),
+                                         pq::saliency::erase(pq::saliency::reap{}), o)
+                      : fixture::builder(m, pq::proxy::fisher_trace{}, pq::saliency::reap{}, o);
+    REQUIRE(b.model().moe_layers.size() == 2);
+    pa::joint_allocator ja(std::move(b), ratios);
     const std::int64_t lo = ja.min_bytes(), hi = [&] {
       std::int64_t s = 0;
       for (auto& [n, l] : m.costs.linears) s += l.formats.at("BF16").bytes;
@@ -109,7 +117,7 @@ TEST_CASE("joint allocation matches brute force over ratios and formats") {
     for (int k = 0; k <= 12; ++k) {
       const std::int64_t budget = lo + (hi - lo) * k / 12;
       const auto r = ja.solve_bytes(budget);
-      const auto bf = brute(m, budget, ratios, fmts, 0.15);
+      const auto bf = brute(m, budget, ratios, fmts, 0.15, vllm);
       INFO("seed " << seed << " budget " << budget);
       REQUIRE(r.feasible);
       REQUIRE(r.sol.total_bytes <= budget);
@@ -127,6 +135,7 @@ TEST_CASE("joint allocation matches brute force over ratios and formats") {
         bytes += m.costs.linears.at(mod).formats.at(f).bytes;
       }
       REQUIRE(bytes == r.sol.total_bytes);  // bytes of kept experts only, exactly
+      REQUIRE_NOTHROW(o.loader.validate(ja.builder().model(), r.layer_formats, "result"));
       for (auto& [router, ids] : r.pruned) {
         REQUIRE(static_cast<int>(ids.size()) == static_cast<int>(std::floor(r.ratio * 6 + 1e-9)));
         for (int id : ids)
@@ -143,8 +152,7 @@ TEST_CASE("joint allocation matches brute force over ratios and formats") {
 
 TEST_CASE("prune ratios that keep fewer than top_k experts are skipped") {
   auto m = fixture::make(5, 1, 6, 2);
-  pa::candidate_builder b(m.stats, m.costs, pa::auto_profile(m.stats), pq::proxy::erase(pq::proxy::fisher_trace{}),
-                          pq::saliency::erase(pq::saliency::reap{}));
+  auto b = fixture::builder(m, pq::proxy::fisher_trace{}, pq::saliency::reap{});
   REQUIRE(b.max_prune_ratio() == Approx(4.0 / 6.0));
   pa::joint_allocator ja(b, {0.0, 0.5, 0.8, 0.9});  // 0.8: floor(4.8) = 4 dropped, 2 kept = top_k
   REQUIRE(ja.skipped_ratios() == std::vector<double>{0.9});
@@ -153,33 +161,32 @@ TEST_CASE("prune ratios that keep fewer than top_k experts are skipped") {
   REQUIRE_THROWS_AS(pa::joint_allocator(b, {0.9}), pq::error);
 }
 
-TEST_CASE("experts_match_all: an expert's w1/w2/w3 share one format") {
+TEST_CASE("experts_match_all (transformers) and vllm: an expert's w1/w2/w3 share one format") {
   auto m = fixture::make(9, 1, 4, 1);
-  pa::auto_profile_options o;
-  o.experts_match_all = true;
-  auto prof = pa::auto_profile(m.stats, o);
-  REQUIRE(prof.moe_layers[0].projection_groups.size() == 1);
-  pa::candidate_builder b(m.stats, m.costs, prof, pq::proxy::erase(pq::proxy::fisher_trace{}),
-                          pq::saliency::erase(pq::saliency::reap{}));
-  pa::joint_allocator ja(b, {0.0});
-  for (int k = 1; k < 10; ++k) {
-    const auto r = ja.solve_bytes(ja.min_bytes() + (ja.min_bytes() * k) / 3);
-    const std::string p = "model.layers.0.block_sparse_moe.experts.";
-    for (int e = 0; e < 4; ++e) {
-      REQUIRE(r.layer_formats.at(p + std::to_string(e) + ".w1") == r.layer_formats.at(p + "0.w2"));
-      REQUIRE(r.layer_formats.at(p + std::to_string(e) + ".w3") == r.layer_formats.at(p + "0.w2"));
+  for (const bool vllm : {false, true}) {
+    pa::options o;
+    o.loader = vllm ? pa::loader_rules::vllm() : pa::loader_rules::transformers();
+    o.experts_match_all = !vllm;
+    pa::joint_allocator ja(fixture::builder(m, pq::proxy::fisher_trace{}, pq::saliency::reap{}, o), {0.0});
+    for (int k = 1; k < 10; ++k) {
+      const auto r = ja.solve_bytes(ja.min_bytes() + (ja.min_bytes() * k) / 3);
+      const std::string p = "model.layers.0.block_sparse_moe.experts.";
+      for (int e = 0; e < 4; ++e) {
+        REQUIRE(r.layer_formats.at(p + std::to_string(e) + ".w1") == r.layer_formats.at(p + "0.w2"));
+        REQUIRE(r.layer_formats.at(p + std::to_string(e) + ".w3") == r.layer_formats.at(p + "0.w2"));
+      }
+      REQUIRE_NOTHROW(pa::loader_rules::vllm().validate(ja.builder().model(), r.layer_formats, "result"));
     }
   }
 }
 
 TEST_CASE("per-expert items (no aggregation) at ratio 0 are never worse than aggregated") {
   auto m = fixture::make(4, 1, 4, 2);
-  auto prof = pa::auto_profile(m.stats);
-  pa::candidate_builder agg(m.stats, m.costs, prof, pq::proxy::erase(pq::proxy::fisher_trace{}),
-                            pq::saliency::erase(pq::saliency::reap{}));
-  prof.aggregate_experts = false;
-  pa::candidate_builder fine(m.stats, m.costs, prof, pq::proxy::erase(pq::proxy::fisher_trace{}),
-                             pq::saliency::erase(pq::saliency::reap{}));
+  pa::options o;
+  o.loader = pa::loader_rules::transformers();
+  auto agg = fixture::builder(m, pq::proxy::fisher_trace{}, pq::saliency::reap{}, o);
+  o.per_expert = true;
+  auto fine = fixture::builder(m, pq::proxy::fisher_trace{}, pq::saliency::reap{}, o);
   pa::joint_allocator a(agg, {0.0}), f(fine, {0.0});
   REQUIRE_THROWS_WITH(fine.build(0.25), Catch::Contains("aggregated"));
   for (int k = 0; k < 8; ++k) {

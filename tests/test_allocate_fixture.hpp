@@ -1,6 +1,9 @@
 // Shared by the allocation tests: a small MoE model's stats and costs, generated in memory
-// (seeded), with exact byte counts from the formats registry.
+// (seeded), with exact byte counts from the formats registry, and its description (what the
+// model profiles make of the names).
 #pragma once
+#include <prismaquant/allocate/candidates.hpp>
+#include <prismaquant/allocate/inputs.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/stats/costs_file.hpp>
 #include <prismaquant/stats/stats_file.hpp>
@@ -92,6 +95,17 @@ inline small_model make(std::uint64_t seed, int layers = 2, int E = 6, int top_k
       }
   }
   return m;
+}
+
+inline pq::allocate::inputs inputs(const small_model& m) {
+  return {m.stats, m.costs, pq::allocate::describe_from_stats(m.stats)};
+}
+
+// A candidate builder over every built-in format.
+template <class Proxy, class Saliency>
+pq::allocate::candidate_builder builder(const small_model& m, const Proxy& p, const Saliency& s,
+                                        const pq::allocate::options& o = {}) {
+  return pq::allocate::candidate_builder(inputs(m), pq::formats::registry(), p, s, o);
 }
 
 }  // namespace fixture

@@ -1,13 +1,20 @@
 // `prismaquant allocate` end to end: files written, their contents, determinism, errors.
 #include <catch2/catch.hpp>
 
+#include "../examples/example_support.hpp"
 #include "test_allocate_fixture.hpp"
+
+#include <prismaquant/allocate/loader_rules.hpp>
+#include <prismaquant/model/open.hpp>
+#include <prismaquant/model/synthetic.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -120,4 +127,46 @@ TEST_CASE("allocate: single targets, byte targets and errors") {
                   " --target-bits 6 --out " + (d / "x").string(),
               d / "e6.log") == 1);
   REQUIRE(slurp(d / "e6.log").find("unknown Linear \"model.ghost\"") != std::string::npos);
+}
+
+TEST_CASE("allocate: the model's description, vLLM's and transformers' rules, end to end from cost") {
+  namespace pq = prismaquant;
+  auto d = dir("model");
+  // a small MiniMax-M2 checkpoint, and statistics for it as a probe (or your own hooks) would
+  // write them (examples/example_support.hpp)
+  const auto model = example::tiny_minimax(d);
+  const auto desc = pq::model::open_model(model).description;
+  const auto st = example::synthetic_stats(desc);
+  pq::stats::write_stats(d / "stats.json", st);
+  const std::string m = model.string();
+  REQUIRE(std::system((std::string(PQ_BUILD_DIR) + "/prismaquant cost --quiet --model " + m +
+                       " --proxies per_row_fisher --out " + (d / "costs.json").string() + " > /dev/null")
+                          .c_str()) == 0);
+  const std::string io = "--stats " + (d / "stats.json").string() + " --costs " + (d / "costs.json").string() +
+                         " --proxy per_row_fisher --target-bits 5.5 --prune-ratios 0,0.25";
+  REQUIRE(run(io + " --model " + m + " --out " + (d / "vllm").string(), d / "vllm.log") == 0);
+  REQUIRE(run(io + " --out " + (d / "named").string(), d / "named.log") == 0);  // description from the stats' names
+  REQUIRE(run(io + " --model " + m + " --loader transformers --out " + (d / "tf").string(), d / "tf.log") == 0);
+  // the same allocation whether the description comes from the checkpoint or from the names
+  REQUIRE(slurp(d / "vllm" / "layer_config.json") == slurp(d / "named" / "layer_config.json"));
+  auto formats_of = [&](const fs::path& lc) {
+    std::map<std::string, std::string> f;
+    const auto j = nlohmann::json::parse(slurp(lc));  // alive for the whole loop
+    for (auto& [mod, e] : j.items()) f[mod] = e["fmt"];
+    return f;
+  };
+  const auto v = formats_of(d / "vllm" / "layer_config.json"), t = formats_of(d / "tf" / "layer_config.json");
+  REQUIRE_NOTHROW(pq::allocate::loader_rules::vllm().validate(desc, v, "vllm"));
+  REQUIRE_NOTHROW(pq::allocate::loader_rules::transformers().validate(desc, t, "transformers"));
+  // transformers' freedom can only help: never a higher Δloss at the same budget
+  const double dv = nlohmann::json::parse(slurp(d / "vllm" / "allocation.json"))["chosen"]["dloss"];
+  const double dt = nlohmann::json::parse(slurp(d / "tf" / "allocation.json"))["chosen"]["dloss"];
+  REQUIRE(dt <= dv * (1 + 1e-12));
+  REQUIRE(nlohmann::json::parse(slurp(d / "vllm" / "allocation.json"))["loader"] == "vllm");
+  // per-expert formats are not something vLLM can load
+  REQUIRE(run(io + " --model " + m + " --per-expert --out " + (d / "x").string(), d / "e.log") == 1);
+  REQUIRE(slurp(d / "e.log").find("--loader transformers") != std::string::npos);
+  REQUIRE(run(io + " --model " + m + " --loader sglang --out " + (d / "x").string(), d / "e2.log") == 1);
+  REQUIRE(slurp(d / "e2.log").find("--loader: unknown value \"sglang\"") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(d / "x"));
 }

@@ -246,13 +246,13 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"cost --quiet --model " + m + " --formats MXFP4_RCEIL --out " + out_file, {"--formats", "not measured by the cost pass"}},
       {"cost --quiet --model " + sb.path("nowhere") + " --out " + out_file, {"--model", "no such file or folder"}},
       {"cost --quiet --model " + m, {"--out: is required"}},
-      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + sb.path("missing.json"), {"--stats", "missing.json", "no such file"}},
-      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + sb.path("stats_cost_one.json"),
+      {"cost --quiet --model " + m + " --out " + out_file + " --proxies act_weighted --stats " + sb.path("missing.json"), {"--stats", "missing.json", "no such file"}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --proxies act_weighted --stats " + sb.path("stats_cost_one.json"),
        {"stats_cost_one.json", "no statistics for Linear"}},
-      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + sb.path("stats_cost_no_xtx.json"),
+      {"cost --quiet --model " + m + " --out " + out_file + " --proxies act_weighted --stats " + sb.path("stats_cost_no_xtx.json"),
        {"stats_cost_no_xtx.json", "model.layers.0.self_attn.q_proj", "no xtx_diag"}},
-      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + wrong_doc, {"wrong_doc.json", "\"format\" must be \"prismaquant.stats\""}},
-      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + version_huge, {"version_huge.json", "version"}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --proxies act_weighted --stats " + wrong_doc, {"wrong_doc.json", "\"format\" must be \"prismaquant.stats\""}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --proxies act_weighted --stats " + version_huge, {"version_huge.json", "version"}},
       // quantize
       {"quantize --format NVFP5 --in " + w_nan + " --out " + out_file, {"--format", "unknown value \"NVFP5\""}},
       {"quantize --format NVFP4 --in " + w_nan + " --out " + out_file, {"layer.weight", "NaN at [5, 9]"}},
@@ -281,7 +281,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"solve --problem " + pr + " --target-bytes 10 --out " + out_file, {"smallest feasible"}},
       {"solve --problem " + sb.path("nowhere.json") + " --target-bits 5 --out " + out_file, {"--problem", "no such file"}},
       {"solve --problem " + sb.path("prev") + " --target-bits 5 --out " + out_file, {"--problem", "is a folder"}},
-      {"solve --problem " + overflow + " --target-bits 5 --out " + out_file, {"overflow.json", "invalid JSON", "1e309"}},
+      {"solve --problem " + overflow + " --target-bits 5 --out " + out_file, {"overflow.json", "malformed JSON", "1e309"}},
       {"solve --problem " + nan_problem + " --target-bits 5 --out " + out_file, {"nan.json", "NaN"}},
       {"solve --problem " + pr + " --target-bits 5 --solver bogus --out " + out_file, {"--solver", "unknown value \"bogus\""}},
       {"solve --problem " + pr + " --target-bits 5 --out " + sb.path("prev"), {"--out", "is a folder"}},
@@ -321,7 +321,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"allocate --stats " + st + " --costs " + sb.path("costs_ghost.json") + " --target-bits 6 --out " + out_dir,
        {"unknown Linear \"model.ghost\""}},
       {"allocate --stats " + sb.path("stats_missing_linear.json") + " --costs " + co + " --target-bits 6 --out " + out_dir,
-       {"unknown Linear"}},
+       {"expert 0", "needs gate, up and down projections"}},  // the model the stats describe lacks that Linear
       {"allocate --stats " + co + " --costs " + co + " --target-bits 6 --out " + out_dir, {"costs.json", "prismaquant.stats"}},
       {a_io + "--target-bits 0.5 --out " + sb.path("prev"), {"smallest feasible size"}},
       {a_io + "--target-bits 6 --out " + sb.path("prev_blocked"), {"pareto.csv", "is a folder"}},
@@ -379,8 +379,8 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
 TEST_CASE("cost: a rerun writes byte-identical files; a new run replaces the whole set") {
   const sandbox sb;
   for (const char* name : {"a", "b"}) {
-    const auto r = pq_test::run_cli("cost --quiet --model " + sb.model + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16 --out " +
-                                    sb.path(std::string(name) + "/cost.json"));
+    const auto r = pq_test::run_cli("cost --quiet --model " + sb.model + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16 "
+                                    "--proxies per_row_fisher --out " + sb.path(std::string(name) + "/cost.json"));
     INFO(r.out);
     REQUIRE(r.code == 0);
   }
@@ -389,8 +389,9 @@ TEST_CASE("cost: a rerun writes byte-identical files; a new run replaces the who
     REQUIRE(fs::exists(sb.dir / "a" / f));
     CHECK(slurp(sb.dir / "a" / f) == slurp(sb.dir / "b" / f));
   }
-  // Without per-row SSE the set has no side file: the earlier one is removed with the set.
-  const auto r = pq_test::run_cli("cost --quiet --no-row-sse --model " + sb.model + " --formats NVFP4 --out " + sb.path("a/cost.json"));
+  // Without per-row SSE (fisher_trace reads none) the set has no side file: the earlier one is
+  // removed with the set.
+  const auto r = pq_test::run_cli("cost --quiet --model " + sb.model + " --formats NVFP4 --out " + sb.path("a/cost.json"));
   REQUIRE(r.code == 0);
   CHECK_FALSE(fs::exists(sb.dir / "a" / "cost.safetensors"));
   CHECK(std::vector<std::string>{"cost.json"} == [&] {

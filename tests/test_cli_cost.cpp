@@ -48,8 +48,9 @@ std::vector<float> dequantized(const pq::checkpoint& ck, const std::string& m, s
 TEST_CASE("cost: the costs file equals the scalar reference, with shared global scales") {
   const auto dir = make_model();
   const auto out = dir / "cost.json";
-  const auto r = run_cli("cost --quiet --model " + dir.string() + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16,INT4_W4A16_g128 --out " +
-                     out.string());
+  const auto r = run_cli("cost --quiet --model " + dir.string() +
+                         " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16,INT4_W4A16_g128 --proxies per_row_fisher --out " +
+                         out.string());
   INFO(r.out);
   REQUIRE(r.code == 0);
   const auto costs = pq::stats::read_costs(out);
@@ -111,6 +112,31 @@ TEST_CASE("cost: --formats all measures every format the pass knows, each as its
       CHECK(la.formats.at(f).max_abs_err == c.max_abs_err);
     }
   }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cost: the file holds exactly the statistics the named proxies read") {
+  const auto dir = make_model();
+  const auto a = dir / "a.json", b = dir / "b.json";
+  REQUIRE(run_cli("cost --quiet --model " + dir.string() + " --out " + a.string()).code == 0);  // fisher_trace
+  REQUIRE(run_cli("cost --quiet --model " + dir.string() + " --proxies fisher_trace,per_row_fisher --out " + b.string())
+              .code == 0);
+  const auto ca = pq::stats::read_costs(a), cb = pq::stats::read_costs(b);
+  for (const auto& [name, l] : ca.linears)
+    for (const auto& [f, c] : l.formats) {
+      CHECK(c.sse_row.empty());  // fisher_trace reads sse only
+      CHECK_FALSE(c.act_sse);
+      const auto& cr = cb.linears.at(name).formats.at(f);
+      CHECK(cr.sse_row.size() == static_cast<std::size_t>(l.out_features));  // per_row_fisher reads row_sse
+      CHECK(cr.sse == c.sse);
+    }
+  // act_weighted reads act_sse, which needs the Linears' xtx_diag
+  const auto r = run_cli("cost --quiet --model " + dir.string() + " --proxies act_weighted --out " + (dir / "c.json").string());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::StartsWith("prismaquant: error: --stats") && Catch::Contains("act_sse"));
+  const auto u = run_cli("cost --quiet --model " + dir.string() + " --proxies nope --out " + (dir / "c.json").string());
+  CHECK(u.code == 1);
+  CHECK_THAT(u.out, Catch::Contains("unknown proxy \"nope\""));
   fs::remove_all(dir);
 }
 

@@ -335,18 +335,17 @@ TEST_CASE("from_float equals NVIDIA's host conversions near every boundary and a
   }
 }
 
-// PQ_CODECS_EXHAUSTIVE=1: every float32 (both signs, every mantissa) whose binade lies in
-// the type's window [2^(e_lo-2), 2^(e_hi+2)), e_lo/e_hi the binades of its smallest positive
-// and largest finite value -- every input whose result is not simply 0 or max/overflow;
-// bf16 and e8m0 span all binades, so they run only with PQ_CODECS_EXHAUSTIVE=all, which
-// checks all 2^32 bit patterns for every type (=all:bf16,e8m0 for just those).
-TEST_CASE("from_float equals NVIDIA on every float32 in each type's range (PQ_CODECS_EXHAUSTIVE)") {
+// Hidden (minutes to hours; not part of the suite): run it by name,
+//   test_codecs_nvidia "[exhaustive]"
+// Every float32 (both signs, every mantissa) whose binade lies in the type's window
+// [2^(e_lo-2), 2^(e_hi+2)), e_lo/e_hi the binades of its smallest positive and largest finite
+// value -- every input whose result is not simply 0 or max/overflow; bf16 and e8m0 span all
+// binades, so they run only with PQ_CODECS_EXHAUSTIVE=all, which checks all 2^32 bit patterns
+// for every type (=all:bf16,e8m0 for just those).
+TEST_CASE("from_float equals NVIDIA on every float32 in each type's range", "[.][exhaustive]") {
   const char* env = std::getenv("PQ_CODECS_EXHAUSTIVE");
-  const std::string mode = env ? env : "";
-  if (mode != "1" && mode.rfind("all", 0) != 0) {
-    SUCCEED("skipped: set PQ_CODECS_EXHAUSTIVE=1 (type ranges) or =all[:type,type...] (all 2^32)");
-    return;
-  }
+  const std::string mode = env ? env : "1";
+  if (mode != "1" && mode.rfind("all", 0) != 0) FAIL("PQ_CODECS_EXHAUSTIVE must be 1, all or all:type,type...");
   const bool all = mode != "1";
   std::vector<std::string> only;  // "all:bf16,e8m0"
   for (std::size_t i = 4; i < mode.size();) {
@@ -391,9 +390,12 @@ TEST_CASE("from_float equals NVIDIA on every float32 in each type's range (PQ_CO
 
 #else
 
+// Without NVIDIA's headers there is nothing to compare against: the test reports a skip
+// (exit 77, ctest's SKIP_RETURN_CODE), not a pass.
 TEST_CASE("NVIDIA reference headers") {
-  WARN("cuda_fp8.h / cuda_fp6.h / cuda_fp4.h not found: codec checks against NVIDIA skipped");
-  SUCCEED();
+  std::printf("cuda_fp8.h / cuda_fp6.h / cuda_fp4.h not found: codec checks against NVIDIA skipped\n");
+  std::fflush(stdout);
+  std::exit(77);
 }
 
 #endif

@@ -1,4 +1,5 @@
-// Spot values of the element codecs (../shared/specs.md §1), checked at compile time.
+// Spot values of the element codecs (docs/codecs.md lists them with their sources), checked at
+// compile time.
 #include <prismaquant/core/codecs.hpp>
 
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
-// Format recipes against outside references: worked examples from specs.md §2 and
-// papers/ct-recipe.md (derived from compressed-tensors itself), CT's pack_to_int32 docstring,
+// Format recipes against outside references: worked examples from papers/ct-recipe.md
+// (derived from compressed-tensors itself, §1.4 and §1.8), CT's pack_to_int32 docstring,
 // and brute force (nearest grid value by exhaustive search; libm log2/floor/ceil/nearbyint)
 // on many random values. Byte-for-byte parity with CT's own output is tests/test_ct_parity.cpp.
 #include <prismaquant/formats/all.hpp>
@@ -13,7 +13,7 @@
 namespace fm = prismaquant::formats;
 namespace pq = prismaquant;
 
-TEST_CASE("NVFP4 worked example (specs.md §2)", "[formats][nvfp4]") {
+TEST_CASE("NVFP4 worked example (ct-recipe.md §1.8)", "[formats][nvfp4]") {
   const float row[16] = {0, .25f, .5f, -.75f, 1, 1.25f, -1.5f, 2, 2.5f, -3, 3.5f, 4, -5, 6, 7, -12};
   const auto e = fm::encode<fm::nvfp4>(fm::weight_view(row, 1, 16, "t"));
   CHECK(e.at("weight_global_scale").get<float>(0) == 224.0f);
@@ -23,7 +23,7 @@ TEST_CASE("NVFP4 worked example (specs.md §2)", "[formats][nvfp4]") {
   CHECK_FALSE(fm::encode<fm::nvfp4a16>(fm::weight_view(row, 1, 16, "t")).contains("input_global_scale"));
 }
 
-TEST_CASE("NVFP4 nibble packing (specs.md §2 step 4)", "[formats][nvfp4]") {
+TEST_CASE("NVFP4 nibble packing (ct-recipe.md §1.4)", "[formats][nvfp4]") {
   // pack_fp4_to_uint8([-0.5,-6,-0.5,-1.5,-1,6,0,-0]) -> F9 B9 7A 80 (the -0 here is a
   // negative value that rounded to zero: code 0x8)
   const float v[8] = {-0.5f, -6, -0.5f, -1.5f, -1, 6, 0, -0.1f};

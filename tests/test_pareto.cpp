@@ -5,17 +5,17 @@
 #include "test_allocate_fixture.hpp"
 
 #include <prismaquant/allocate/outputs.hpp>
+#include <prismaquant/proxies/registry.hpp>
 
 namespace pq = prismaquant;
 namespace pa = prismaquant::allocate;
 
 TEST_CASE("sweep over bit and byte targets") {
   auto m = fixture::make(41, 2, 8, 2);
-  pa::candidate_builder b(m.stats, m.costs, pa::auto_profile(m.stats), pq::proxy::proxy_by_name("fisher_trace"),
-                          pq::saliency::saliency_by_name("reap"), {0.15});
-  pa::joint_allocator ja(b, {0.0, 0.125, 0.25, 0.375});
-  std::vector<pa::allocation_result> rows;
-  for (double bits : {3.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0, 9.0}) rows.push_back(ja.solve_bits(bits));
+  pa::joint_allocator ja(fixture::builder(m, pq::proxy::proxy_by_name("fisher_trace"), pq::saliency::saliency_by_name("reap")),
+                         {0.0, 0.125, 0.25, 0.375});
+  const auto sw = pa::sweep(ja, pa::bits({3.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0, 9.0}));
+  const auto& rows = sw.rows;
   REQUIRE_FALSE(rows[0].feasible);  // below the smallest size
   double prev = 1e300;
   for (std::size_t i = 1; i < rows.size(); ++i) {
@@ -30,7 +30,15 @@ TEST_CASE("sweep over bit and byte targets") {
   REQUIRE(by.target_bits <= 6.0);
   const int knee = pa::pareto_knee(rows);
   REQUIRE(knee >= 1);
-  const auto fmts = pa::formats_in(rows, b);
+  REQUIRE(sw.knee == knee);
+  REQUIRE(sw.chosen == knee);
+  REQUIRE(sw.chosen_by == "knee");
+  REQUIRE(sw.proxy == "fisher_trace");
+  REQUIRE(sw.solver == "exact");
+  REQUIRE(sw.loader == "vllm");
+  std::vector<std::string> fmts;
+  for (const auto& f : sw.formats) fmts.emplace_back(f.name);
+  std::sort(fmts.begin(), fmts.end());
   const auto csv = pa::pareto_csv(rows, fmts);
   REQUIRE(csv.substr(0, csv.find('\n')) ==
           "target_bits,feasible,achieved_bits,predicted_dloss,global_prune_ratio,n_layers_pruned,n_experts_dropped,"

@@ -4,6 +4,7 @@
 // tests/live/test_nnls_scipy.py).
 #include <catch2/catch.hpp>
 
+#include <prismaquant/cost/request.hpp>
 #include <prismaquant/proxies/calibrated_gain.hpp>
 #include <prismaquant/proxies/registry.hpp>
 
@@ -12,11 +13,19 @@
 namespace pq = prismaquant;
 namespace px = prismaquant::proxy;
 
-static_assert(px::needs_mask_v<px::fisher_trace> == px::total_sse::bit);
-static_assert(px::needs_mask_v<px::per_row_fisher> == px::per_row_sse::bit);
-static_assert(px::needs_mask_v<px::act_weighted> == px::act_weighted_sse::bit);
-static_assert(px::needs_v<px::calibrated_gain<px::per_row_fisher>, px::per_row_sse>);
+
+namespace st = prismaquant::stat;
+// One vocabulary: what each proxy reads, and the cost pass's part of it.
+static_assert(px::fisher_trace::needs::mask == st::list<st::fisher, st::sse>::mask);
+static_assert(px::per_row_fisher::needs::mask == st::list<st::h_row, st::row_sse>::mask);
+static_assert(px::act_weighted::needs::mask == st::list<st::fisher, st::xtx_diag, st::act_sse>::mask);
+static_assert(px::calibrated_gain<px::per_row_fisher>::needs::mask.contains<st::row_sse>());
 static_assert(px::delta_loss_proxy<px::calibrated_gain<px::fisher_trace>>);
+static_assert(pq::cost::request_for<px::act_weighted::needs>::act_sse &&
+              !pq::cost::request_for<px::act_weighted::needs>::sse);
+static_assert(std::is_same_v<pq::cost::request_for<px::per_row_fisher::needs>, pq::cost::request<st::row_sse>>);
+static_assert(px::act_weighted::needs::mask.only(st::stage::probe_linear) ==
+              st::list<st::fisher, st::xtx_diag>::mask);
 static_assert(px::fisher_trace_dloss(2.0, 8.0, 4.0) == 2.0);  // constexpr scalar math
 
 namespace {
@@ -112,9 +121,10 @@ TEST_CASE("a proxy refuses costs that lack the statistics it declared") {
   s.h_row_sum.clear();
   REQUIRE_THROWS_WITH(px::per_row_fisher{}(s, "NVFP4", I.c), Catch::Contains("h_row_sum"));
   REQUIRE_NOTHROW(px::fisher_trace{}(s, "NVFP4", c));
-  REQUIRE(px::proxy_by_name("act_weighted").needs == px::act_weighted_sse::bit);
+  REQUIRE(px::proxy_by_name("act_weighted").needs() == px::act_weighted::needs::mask);
+  REQUIRE(px::proxy_by_name("act_weighted")(I.s, "F", I.c) == px::act_weighted{}(I.s, "F", I.c));
   REQUIRE_THROWS_WITH(px::proxy_by_name("nope"), Catch::Contains("known: fisher_trace"));
-  REQUIRE(px::describe_mask(px::total_sse::bit | px::per_row_sse::bit) == "sse, sse_row");
+  REQUIRE((st::list<st::sse, st::row_sse>::mask).names() == "sse, sse_row");
 }
 
 // Exhaustive NNLS: the optimum is the unconstrained least squares on some support set whose

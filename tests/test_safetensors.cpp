@@ -420,7 +420,7 @@ TEST_CASE("broken sharded checkpoints give clear errors") {
     std::ofstream(idx, std::ios::binary) << text;
   };
   with_index("{\"weight_map\": ");
-  CHECK_THROWS_WITH(pq::checkpoint(d / "ck"), Catch::Contains("model.safetensors.index.json: index is not valid JSON"));
+  CHECK_THROWS_WITH(pq::checkpoint(d / "ck"), Catch::Contains("model.safetensors.index.json: malformed JSON"));
   with_index("[]");
   CHECK_THROWS_WITH(pq::checkpoint(d / "ck"), Catch::Contains("index is not a JSON object"));
   with_index("{\"metadata\": {}}");

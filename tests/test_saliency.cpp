@@ -53,16 +53,20 @@ TEST_CASE("scores match a direct computation over the tokens") {
     double sgn = 0, sgn2 = 0, sg = 0, sn = 0;
     for (std::size_t i = 0; i < g.size(); ++i) { sgn += g[i] * n[i]; sgn2 += g[i] * n[i] * n[i]; sg += g[i]; sn += n[i]; }
     const double cnt = static_cast<double>(g.size());
-    const auto& a = d.experts[static_cast<std::size_t>(e)];
-    REQUIRE(ps::reap{}(a, T) == Approx(cnt ? sgn / cnt : 0.0).epsilon(1e-12));
-    REQUIRE(ps::reap_dropout{}(a, T) == Approx(sgn2 / T).epsilon(1e-12));
-    REQUIRE(ps::frequency{}(a, T) == cnt);
-    REQUIRE(ps::ean_sum{}(a, T) == Approx(sn).epsilon(1e-12));
-    REQUIRE(ps::ean_mean{}(a, T) == Approx(cnt ? sn / cnt : 0.0).epsilon(1e-12));
-    REQUIRE(ps::weighted_frequency{}(a, T) == Approx(sg).epsilon(1e-12));
-    REQUIRE(ps::weighted_ean{}(a, T) == Approx(sgn).epsilon(1e-12));
+    const ps::expert_view a{d.experts[static_cast<std::size_t>(e)], d, r, e};
+    REQUIRE(a.total_tokens() == T);
+    REQUIRE(ps::reap{}(a) == Approx(cnt ? sgn / cnt : 0.0).epsilon(1e-12));
+    REQUIRE(ps::reap_dropout{}(a) == Approx(sgn2 / T).epsilon(1e-12));
+    REQUIRE(ps::frequency{}(a) == cnt);
+    REQUIRE(ps::ean_sum{}(a) == Approx(sn).epsilon(1e-12));
+    REQUIRE(ps::ean_mean{}(a) == Approx(cnt ? sn / cnt : 0.0).epsilon(1e-12));
+    REQUIRE(ps::weighted_frequency{}(a) == Approx(sg).epsilon(1e-12));
+    REQUIRE(ps::weighted_ean{}(a) == Approx(sgn).epsilon(1e-12));
+    // the erased score is the same function
+    REQUIRE(ps::erase(ps::reap_dropout{})(a) == ps::reap_dropout{}(a));
   }
-  for (auto& n : ps::saliency_names()) REQUIRE(ps::saliency_by_name(n).name == n);
+  for (auto& n : ps::saliency_names()) REQUIRE(ps::saliency_by_name(n).name() == n);
+  REQUIRE(ps::saliency_by_name("reap").needs() == pq::stat::list<pq::stat::reap>::mask);
   REQUIRE_THROWS_WITH(ps::saliency_by_name("bogus"), Catch::Contains("known: reap"));
 }
 
@@ -130,7 +134,10 @@ TEST_CASE("expert accumulators merge exactly in any order") {
     REQUIRE(x.sum_norm_sq.value() == y.sum_norm_sq.value());
     REQUIRE(x.count == y.count);
     REQUIRE(x.max_g_norm == y.max_g_norm);
-    REQUIRE(ps::reap{}(x, a.total_tokens) == ps::reap{}(y, b.total_tokens));
+    pq::stats::router_stats r;
+    r.num_experts = 8;
+    r.top_k = 1;
+    REQUIRE(ps::reap{}(ps::expert_view{x, a, r, e}) == ps::reap{}(ps::expert_view{y, b, r, e}));
   }
   REQUIRE_THROWS_AS(pq::stats::expert_acc{}.add_token(-0.1, 1.0), pq::error);
 }

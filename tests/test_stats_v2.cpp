@@ -202,17 +202,25 @@ TEST_CASE("stats v2: version 1 files still read; v2 fields are checked") {
 
 TEST_CASE("re-routing saliency scores: definitions, and a clear error without the sums") {
   namespace ps = prismaquant::saliency;
+  st::domain_acc dom;
+  const st::router_stats router;
+  auto view = [&](const st::expert_acc& x, std::int64_t tokens) {
+    dom.total_tokens = tokens;
+    return ps::expert_view{x, dom, router, 0};
+  };
   st::expert_acc e;
   e.reroute = true;
   e.reroute_first.add(-3.0);
   e.reroute_fisher.add(10.0);
   e.reroute_sq.add(4.0);
-  REQUIRE(ps::saliency_by_name("reroute_fisher")(e, 100) == Approx(0.05));
-  REQUIRE(ps::saliency_by_name("reroute_taylor")(e, 100) == Approx(0.02));
-  REQUIRE(ps::saliency_by_name("reroute_output")(e, 100) == Approx(0.04));
+  REQUIRE(ps::saliency_by_name("reroute_fisher")(view(e, 100)) == Approx(0.05));
+  REQUIRE(ps::saliency_by_name("reroute_taylor")(view(e, 100)) == Approx(0.02));
+  REQUIRE(ps::saliency_by_name("reroute_output")(view(e, 100)) == Approx(0.04));
   e.reroute_first = st::exact_sum(-30.0);
-  REQUIRE(ps::saliency_by_name("reroute_taylor")(e, 100) == 0.0);
+  REQUIRE(ps::saliency_by_name("reroute_taylor")(view(e, 100)) == 0.0);
   st::expert_acc none;
   for (const auto& n : ps::reroute_saliency_names())
-    REQUIRE_THROWS_WITH(ps::saliency_by_name(n)(none, 10), Catch::Contains("re-routing"));
+    REQUIRE_THROWS_WITH(ps::saliency_by_name(n)(view(none, 10)), Catch::Contains("re-routing"));
+  for (const auto& n : ps::reroute_saliency_names())  // they declare what they read
+    REQUIRE(ps::saliency_by_name(n).needs().contains<prismaquant::stat::reroute>());
 }

@@ -6,6 +6,8 @@
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/minifloat.hpp>
 #include <prismaquant/core/codecs.hpp>
+#include <prismaquant/core/exact_sum.hpp>
+#include <prismaquant/stats/statistic.hpp>
 #include <prismaquant/formats/all.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/cost/reference.hpp>
@@ -18,6 +20,7 @@
 #include <prismaquant/solvers/registry.hpp>
 #include <prismaquant/allocate/allocate.hpp>
 #include <prismaquant/allocate/outputs.hpp>
+#include <prismaquant/recipe.hpp>
 #include <prismaquant/io/safetensors.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/model/synthetic.hpp>

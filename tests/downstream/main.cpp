@@ -1,5 +1,8 @@
-// A downstream user's program: the umbrella header and the codec types as the issue writes them,
-// and the fused cost pass at the SIMD width of the compiler's default target.
+// A downstream user's program: the umbrella header, the codec types, the recipe's derived
+// types, the command line's registries (CLI11 comes with the package), and the fused cost pass
+// at the SIMD width of the compiler's default target.
+#include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/prismaquant.hpp>
 
 #include <cstdio>
@@ -9,6 +12,7 @@ namespace pq = prismaquant;
 static_assert(pq::fp8_e4m3::from_float(17.0f).bits() == 0x58);
 static_assert(pq::fp4_e2m1::from_float(2.5f).to_float() == 2.0f);
 static_assert(pq::e8m0::from_float(1.0f).bits() == 0x7F);
+static_assert(pq::recipe<>::cost_request::sse && !pq::recipe<>::cost_request::row_sse);
 
 int main() {
   // The cost pass compiles and runs with no instruction-set flags (SSE2 on x86-64).
@@ -18,6 +22,8 @@ int main() {
   const double sse = pq::cost::evaluate<pq::formats::format_list<pq::formats::nvfp4>>(view).formats[0].sse;
   std::printf("cost pass at %s: NVFP4 sse %.9g\n", pq::cost::simd::level_name<pq::cost::simd::default_arch>(), sse);
   if (!(sse > 0.0)) return 1;
+  const auto tools = pq::cli::builtin_toolset();
+  if (tools.solver("exact").name() != "exact" || tools.formats.size() != pq::formats::registry().size()) return 1;
   const float x = 0.1f;
   std::printf("%s: e4m3 %02x e5m2 %02x e2m3 %02x e3m2 %02x e2m1 %x bf16 %04x fp16 %04x\n",
               pq::formats::find("NVFP4").name.data(), pq::fp8_e4m3::from_float(x).bits(),

@@ -34,7 +34,7 @@ int run_merge(const std::vector<std::string>& inputs, const std::string& out) {
   pq::output_set set(dir, pq::publish_mode::replace_files, {}, "--out " + out);
   set.owns(std::filesystem::path(out_file.filename()).replace_extension(".safetensors").string());
   const auto staged = set.path(out_file.filename().string());
-  const auto first = pq::stats::detail::parse_json(inputs.front());
+  const auto first = pq::strict_json::read_file(inputs.front());
   const std::string format = first.is_object() ? first.value("format", std::string{}) : std::string{};
   if (format == "prismaquant.stats") {
     std::vector<pq::stats::model_stats> parts;

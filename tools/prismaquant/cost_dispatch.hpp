@@ -1,8 +1,8 @@
 #pragma once
-// The `cost` command's compiled passes in this executable: the fused pass instantiated for
-// the seed formats (NVFP4, MXFP8_E4M3, FP8_SOURCE, BF16 — the fast path) and for every
-// default format, each in its own translation unit so the two heavy instantiations compile
-// in parallel. With CUDA (PRISMAQUANT_WITH_CUDA, set by CMake when nvcc is found) the same two
+// The `prismaquant` tool's toolset: the library's policies and two compiled cost passes, the
+// seed formats (NVFP4, MXFP8_E4M3, FP8_SOURCE, BF16 — the fast path) and every default
+// format, each in its own translation unit so the two heavy instantiations compile in
+// parallel. With CUDA (PRISMAQUANT_WITH_CUDA, set by CMake when nvcc is found) the same two
 // lists run on the GPU too (cost_cuda.cu, `cost --device cuda`).
 #include <prismaquant/cli/toolset.hpp>
 
@@ -15,7 +15,8 @@ std::vector<cli::cost_pass> device_cost_passes();
 #endif
 
 inline cli::toolset toolset() {
-  cli::toolset t{{seed_cost_pass(), all_cost_pass()}, {}};
+  cli::toolset t = cli::builtin_toolset();
+  t.cost_passes = {seed_cost_pass(), all_cost_pass()};
 #if PRISMAQUANT_WITH_CUDA
   t.device_cost_passes = device_cost_passes();
 #endif

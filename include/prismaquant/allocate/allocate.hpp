@@ -1,25 +1,27 @@
 #pragma once
 // Joint allocation: one global prune ratio per solve (every MoE layer keeps the same number
-// of experts, as config.json carries one scalar), each ratio solved exactly, the best ratio
-// by Δloss kept. Targets are average bits per original parameter or a byte budget.
+// of experts, as config.json carries one scalar), each ratio solved by the solver policy, the
+// best ratio by Δloss kept. Targets are average bits per original parameter or a byte budget.
+//
+//   pa::joint_allocator ja(std::move(builder), {0.0, 0.125, 0.25});           // exact solver
+//   pa::joint_allocator ja2(builder, ratios, my_solver{}, solve_options);      // any solver
+//   pa::allocation_result r = ja.solve_bits(4.5);
+//
+// The allocator owns its candidate builder (no reference to a caller's object survives).
 #include <prismaquant/allocate/candidates.hpp>
+#include <prismaquant/solvers/concept.hpp>
+#include <prismaquant/solvers/exact.hpp>
 #include <prismaquant/solvers/flat.hpp>
-#include <prismaquant/solvers/registry.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 namespace prismaquant::allocate {
-
-struct solver_choice {
-  std::string name = "exact";
-  solvers::solve_options options{};
-};
 
 struct allocation_result {
   bool feasible = false;
@@ -33,32 +35,36 @@ struct allocation_result {
   solvers::solution sol;
   std::map<std::string, std::string> layer_formats;   // kept checkpoint Linear -> format
   std::map<std::string, std::vector<int>> pruned;     // router -> dropped expert ids (sorted)
+  std::map<std::string, int> num_experts;             // router -> experts before pruning (pruned routers)
   std::map<std::string, std::int64_t> layers_by_fmt;  // number of Linears per format
   std::map<std::string, std::int64_t> params_by_fmt;  // their parameters
 };
 
 // Prepared per-ratio problems, reused across every target of a sweep.
+template <class Solver = solvers::exact>
 class joint_allocator {
  public:
-  joint_allocator(const candidate_builder& b, std::vector<double> ratios, solver_choice s = {})
-      : b_(b), solver_(std::move(s)) {
-    if (ratios.empty()) ratios = {0.0};
-    if (!b.has_moe()) ratios = {0.0};
+  joint_allocator(candidate_builder b, std::vector<double> ratios, Solver s = {}, solvers::solve_options o = {})
+      : b_(std::move(b)), solver_(std::move(s)), solve_options_(o) {
+    static_assert(solvers::check_solver<Solver>());
+    if (ratios.empty() || !b_.has_moe()) ratios = {0.0};
     std::sort(ratios.begin(), ratios.end());
     ratios.erase(std::unique(ratios.begin(), ratios.end()), ratios.end());
     for (double r : ratios) {
       if (!(r >= 0.0 && r < 1.0)) throw error("--prune-ratios", "ratio " + std::to_string(r) + " is not in [0, 1)");
-      if (!b.ratio_allowed(r)) {
+      if (!b_.ratio_allowed(r)) {
         skipped_.push_back(r);  // would keep fewer than top_k experts somewhere
         continue;
       }
-      auto bp = std::make_shared<built_problem>(b.build(r));
-      auto fp = std::make_shared<solvers::flat_problem>(solvers::flatten(bp->problem));
+      auto bp = std::make_shared<const built_problem>(b_.build(r));
+      auto fp = std::make_shared<const solvers::flat_problem>(solvers::flatten(bp->problem));
       prepared_.push_back({r, bp, fp});
     }
     if (prepared_.empty()) throw error("--prune-ratios", "every prune ratio keeps fewer than top_k experts");
   }
 
+  const candidate_builder& builder() const noexcept { return b_; }
+  std::string_view solver_name() const { return policy_name(solver_); }
   std::int64_t total_params() const { return prepared_.front().flat->total_params(); }
   // floor(bits · total_params / 8); a target that is not finite and positive, or whose budget
   // is beyond int64, is an error (the conversion to an integer would be undefined).
@@ -91,7 +97,7 @@ class joint_allocator {
     double joint_lb = std::numeric_limits<double>::infinity();
     for (auto& p : prepared_) {
       if (solvers::min_total_bytes(*p.flat) > budget) continue;
-      auto sol = solvers::solve_by_name(solver_.name, *p.flat, budget, solver_.options);
+      auto sol = solvers::solve(solver_, *p.flat, budget, solve_options_);
       joint_lb = std::min(joint_lb, sol.lower_bound);
       // strictly better Δloss wins; on ties the smaller ratio (earlier) stays
       if (!bestp || sol.dloss < best.sol.dloss) {
@@ -126,35 +132,36 @@ class joint_allocator {
  private:
   struct prepared {
     double ratio;
-    std::shared_ptr<built_problem> built;
-    std::shared_ptr<solvers::flat_problem> flat;
+    std::shared_ptr<const built_problem> built;
+    std::shared_ptr<const solvers::flat_problem> flat;
   };
 
   void expand(const built_problem& bp, allocation_result& r) const {
-    const auto& st = b_.linear_table();
-    (void)st;
+    const auto& d = b_.model();
     for (std::size_t i = 0; i < bp.problem.items.size(); ++i) {
       const auto& c = bp.problem.items[i].candidates[static_cast<std::size_t>(r.sol.choice[i])];
       const auto& inf = bp.info[i];
-      auto put = [&](const std::string& m, std::int64_t params) {
-        r.layer_formats[m] = c.fmt;
+      auto put = [&](int li) {
+        const auto& l = d.linears[static_cast<std::size_t>(li)];
+        r.layer_formats[l.name] = c.fmt;
         r.layers_by_fmt[c.fmt] += 1;
-        r.params_by_fmt[c.fmt] += params;
+        r.params_by_fmt[c.fmt] += l.n_params();
       };
       if (!inf.moe) {
-        for (auto& m : inf.members) put(m, params_of(m));
+        for (int m : inf.members) put(m);
         continue;
       }
-      std::vector<char> dropped(static_cast<std::size_t>(inf.num_experts), 0);
+      const auto& layer = d.moe_layers[static_cast<std::size_t>(inf.moe_layer)];
+      std::vector<char> dropped(static_cast<std::size_t>(layer.num_experts), 0);
       for (int j : c.pruned_expert_ids) dropped[static_cast<std::size_t>(j)] = 1;
-      if (!c.pruned_expert_ids.empty()) r.pruned[inf.router] = c.pruned_expert_ids;
-      const int lo = inf.expert >= 0 ? inf.expert : 0, hi = inf.expert >= 0 ? inf.expert + 1 : inf.num_experts;
+      if (!c.pruned_expert_ids.empty()) {
+        r.pruned[layer.router] = c.pruned_expert_ids;
+        r.num_experts[layer.router] = layer.num_experts;
+      }
+      const int lo = inf.expert >= 0 ? inf.expert : 0, hi = inf.expert >= 0 ? inf.expert + 1 : layer.num_experts;
       for (int e = lo; e < hi; ++e) {
         if (dropped[static_cast<std::size_t>(e)]) continue;
-        for (auto& pj : inf.projections) {
-          const std::string m = inf.experts_prefix + "." + std::to_string(e) + "." + pj;
-          put(m, params_of(m));
-        }
+        for (int s : inf.slots) put(layer.experts[static_cast<std::size_t>(e)][static_cast<std::size_t>(s)]);
       }
     }
     r.n_layers_pruned = static_cast<int>(r.pruned.size());
@@ -162,10 +169,9 @@ class joint_allocator {
     for (auto& [rt, ids] : r.pruned) r.n_experts_dropped += static_cast<int>(ids.size());
   }
 
-  std::int64_t params_of(const std::string& m) const { return b_.linear_params(m); }
-
-  const candidate_builder& b_;
-  solver_choice solver_;
+  candidate_builder b_;
+  Solver solver_;
+  solvers::solve_options solve_options_;
   std::vector<prepared> prepared_;
   std::vector<double> skipped_;
 };

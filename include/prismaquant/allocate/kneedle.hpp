@@ -11,6 +11,7 @@
 //   `_kneedle_convex_decreasing`): min-max normalise, knee = argmin y_n − (1 − x_n), no
 //   smoothing, no threshold; index 0 for fewer than 3 points or a flat axis.
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/core/least_squares.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -88,35 +89,7 @@ inline std::vector<double> polyfit_eval(const std::vector<double>& x, const std:
     if (scale[c] == 0.0) scale[c] = 1.0;
     for (std::size_t i = 0; i < m; ++i) A[i * k + c] /= scale[c];
   }
-  std::vector<double> v(m);
-  for (std::size_t c = 0; c < k; ++c) {
-    double norm = 0.0;
-    for (std::size_t i = c; i < m; ++i) norm += A[i * k + c] * A[i * k + c];
-    norm = std::sqrt(norm);
-    if (norm == 0.0) continue;
-    const double alpha = A[c * k + c] > 0 ? -norm : norm;
-    for (std::size_t i = c; i < m; ++i) v[i] = A[i * k + c];
-    v[c] -= alpha;
-    double vn = 0.0;
-    for (std::size_t i = c; i < m; ++i) vn += v[i] * v[i];
-    if (vn == 0.0) continue;
-    for (std::size_t cc = c; cc < k; ++cc) {
-      double d = 0.0;
-      for (std::size_t i = c; i < m; ++i) d += v[i] * A[i * k + cc];
-      d = 2.0 * d / vn;
-      for (std::size_t i = c; i < m; ++i) A[i * k + cc] -= d * v[i];
-    }
-    double d = 0.0;
-    for (std::size_t i = c; i < m; ++i) d += v[i] * b[i];
-    d = 2.0 * d / vn;
-    for (std::size_t i = c; i < m; ++i) b[i] -= d * v[i];
-  }
-  std::vector<double> coef(k, 0.0);
-  for (std::size_t c = k; c-- > 0;) {
-    double s = b[c];
-    for (std::size_t cc = c + 1; cc < k; ++cc) s -= A[c * k + cc] * coef[cc];
-    coef[c] = A[c * k + c] != 0.0 ? s / A[c * k + c] : 0.0;
-  }
+  std::vector<double> coef = prismaquant::detail::householder_lstsq(A, m, k, b, 0.0);
   for (std::size_t c = 0; c < k; ++c) coef[c] /= scale[c];
   std::vector<double> out(m);
   for (std::size_t i = 0; i < m; ++i) {

@@ -7,7 +7,7 @@
 // entry and the field. Host only.
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/formats/registry.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/io/json.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +15,7 @@
 #include <climits>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,21 +23,18 @@ namespace prismaquant::allocate {
 
 // ---- layer_config.json -------------------------------------------------------------------
 
-// The reference's AutoRound-style entry for a canonical format name (its canonicalize_format
-// maps these back); formats the reference does not know get data_type "prismaquant".
-inline nlohmann::json layer_config_entry(const std::string& fmt) {
-  using nlohmann::json;
-  auto e = [&](int bits, int gs, const char* dt) { return json{{"bits", bits}, {"group_size", gs}, {"data_type", dt}, {"fmt", fmt}}; };
-  if (fmt == "NVFP4" || fmt == "NVFP4A16") return e(4, 16, "nv_fp");
-  if (fmt == "MXFP4") return e(4, 32, "mx_fp");
-  if (fmt == "MXFP8_E4M3") return e(8, 32, "mx_fp");
-  if (fmt == "MXFP8_E5M2") { auto j = e(8, 32, "mx_fp"); j["weight_element_dtype"] = "fp8_e5m2"; return j; }
-  if (fmt == "FP8_SOURCE") return e(8, 128, "fp8_e4m3");
-  if (fmt == "FP8_E4M3") return e(8, -1, "fp8_e4m3");
-  if (fmt == "BF16") return e(16, -1, "float");
-  if (const auto* f = formats::find_if_known(fmt))
-    return e(f->element_bits, f->block_cols > 0 ? static_cast<int>(f->block_cols) : -1, "prismaquant");
-  return e(0, -1, "prismaquant");
+// The reference's AutoRound-style entry of a format, from the format's own facts
+// (formats/format.hpp section 3: bits = element_bits, group_size = the block width or -1,
+// data_type, weight_element_dtype where the format states one); the reference's
+// canonicalize_format maps these back, and formats it does not know say data_type
+// "prismaquant" unless they state their own.
+inline nlohmann::json layer_config_entry(const formats::format_entry& f) {
+  nlohmann::json j{{"bits", f.element_bits},
+                   {"group_size", f.group_size()},
+                   {"data_type", std::string(f.data_type)},
+                   {"fmt", std::string(f.name)}};
+  if (!f.element_dtype.empty()) j["weight_element_dtype"] = std::string(f.element_dtype);
+  return j;
 }
 
 struct layer_format {
@@ -57,28 +55,17 @@ struct layer_config {
 };
 
 // Deterministic text: keys sorted, one space indent (what `prismaquant allocate` writes).
-inline std::string layer_config_text(const std::map<std::string, std::string>& format_of_module) {
+// `known`: the formats the names refer to (default: the built-in registry).
+inline std::string layer_config_text(const std::map<std::string, std::string>& format_of_module,
+                                     std::span<const formats::format_entry> known = formats::registry()) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [m, fmt] : format_of_module) j[m] = layer_config_entry(fmt);
+  for (const auto& [m, fmt] : format_of_module) j[m] = layer_config_entry(formats::find(fmt, known, m));
   return j.dump(1) + "\n";
 }
 
 namespace detail {
-using stats::detail::ctx;
-using stats::detail::json;
-
-// A JSON integer within [lo, hi]; anything else (a float, a string, out of range) is an error.
-inline long long int_in(const json& v, const std::string& name, const ctx& c, long long lo, long long hi) {
-  if (v.is_number_unsigned()) {
-    if (v.get<unsigned long long>() > static_cast<unsigned long long>(hi))
-      c.fail("field \"" + name + "\" is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
-    return static_cast<long long>(v.get<unsigned long long>());
-  }
-  if (!v.is_number_integer()) c.fail("field \"" + name + "\" must be an integer, got " + v.dump());
-  const long long x = v.get<long long>();
-  if (x < lo || x > hi) c.fail("field \"" + name + "\" is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
-  return x;
-}
+using strict_json::ctx;
+using strict_json::json;
 
 // The format of an entry without "fmt" (one the reference wrote), by the rules of the
 // reference's canonicalize_format (RobTand/prismaquant, prismaquant/layer_config.py) for the
@@ -95,9 +82,11 @@ inline std::string format_of_entry(int bits, int group_size, const std::string& 
 }
 }  // namespace detail
 
-inline layer_config read_layer_config(const std::filesystem::path& path) {
-  using namespace stats::detail;
-  const json j = parse_json(path);
+// `known`: the formats an entry's "fmt" may name (default: the built-in registry).
+inline layer_config read_layer_config(const std::filesystem::path& path,
+                                      std::span<const formats::format_entry> known = formats::registry()) {
+  using namespace strict_json;
+  const json j = read_file(path);
   const ctx c{path.string()};
   if (!j.is_object()) c.fail("top level must be a JSON object keyed by module name");
   layer_config out;
@@ -106,13 +95,13 @@ inline layer_config read_layer_config(const std::filesystem::path& path) {
     if (name.empty()) c.fail("empty module name");
     if (!e.is_object()) ce.fail("must be an object with bits, group_size, data_type");
     layer_format f;
-    f.bits = static_cast<int>(detail::int_in(need(e, "bits", ce), "bits", ce, 0, 64));
-    f.group_size = static_cast<int>(detail::int_in(need(e, "group_size", ce), "group_size", ce, -1, INT_MAX));
+    f.bits = static_cast<int>(strict_json::int_in(need(e, "bits", ce), "bits", ce, 0, 64));
+    f.group_size = static_cast<int>(strict_json::int_in(need(e, "group_size", ce), "group_size", ce, -1, INT_MAX));
     f.data_type = string_field(need(e, "data_type", ce), "data_type", ce);
     if (e.contains("fmt")) {
       f.fmt = string_field(e["fmt"], "fmt", ce);
-      formats::find(f.fmt, ce.where + ": field \"fmt\"");  // unknown: an error listing the known names
-      const json want = layer_config_entry(f.fmt);
+      // unknown: an error listing the known names
+      const json want = layer_config_entry(formats::find(f.fmt, known, ce.where + ": field \"fmt\""));
       if (want["bits"] != f.bits || want["group_size"] != f.group_size || want["data_type"] != f.data_type)
         ce.fail("\"fmt\": \"" + f.fmt + "\" is stored as bits " + want["bits"].dump() + ", group_size " +
                 want["group_size"].dump() + ", data_type " + want["data_type"].dump() + ", not " + std::to_string(f.bits) +
@@ -179,8 +168,8 @@ inline std::string prune_manifest_text(const std::map<std::string, std::pair<int
 }
 
 inline prune_manifest read_prune_manifest(const std::filesystem::path& path) {
-  using namespace stats::detail;
-  const json j = parse_json(path);
+  using namespace strict_json;
+  const json j = read_file(path);
   const ctx c{path.string()};
   if (!j.is_object()) c.fail("top level must be a JSON object keyed by router module name");
   prune_manifest out;
@@ -191,15 +180,15 @@ inline prune_manifest read_prune_manifest(const std::filesystem::path& path) {
     if (!e.is_object()) cr.fail("must be an object");
     router_prune p;
     constexpr long long max_experts = 1 << 20;
-    p.num_experts_orig = static_cast<int>(detail::int_in(need(e, "num_experts_orig", cr), "num_experts_orig", cr, 1, max_experts));
+    p.num_experts_orig = static_cast<int>(strict_json::int_in(need(e, "num_experts_orig", cr), "num_experts_orig", cr, 1, max_experts));
     const int E = p.num_experts_orig;
-    const int n_kept = static_cast<int>(detail::int_in(need(e, "num_experts_kept", cr), "num_experts_kept", cr, 1, E));
+    const int n_kept = static_cast<int>(strict_json::int_in(need(e, "num_experts_kept", cr), "num_experts_kept", cr, 1, E));
     auto ids = [&](const char* key) {
       const json& a = need(e, key, cr);
       if (!a.is_array()) cr.fail(std::string("field \"") + key + "\" must be an array of expert ids");
       std::vector<int> v;
       for (const auto& x : a) {
-        const int id = static_cast<int>(detail::int_in(x, std::string(key) + "[]", cr, 0, E - 1));
+        const int id = static_cast<int>(strict_json::int_in(x, std::string(key) + "[]", cr, 0, E - 1));
         if (!v.empty() && id <= v.back()) cr.fail(std::string("field \"") + key + "\" must be sorted without repeats");
         v.push_back(id);
       }
@@ -220,7 +209,7 @@ inline prune_manifest read_prune_manifest(const std::filesystem::path& path) {
     for (std::size_t i = 0; i < p.kept.size(); ++i) {
       auto it = o2n.find(std::to_string(p.kept[i]));
       if (it == o2n.end()) cr.fail("\"orig_to_new_eid\" lacks kept expert " + std::to_string(p.kept[i]));
-      if (detail::int_in(*it, "orig_to_new_eid[\"" + std::to_string(p.kept[i]) + "\"]", cr, 0, E - 1) !=
+      if (strict_json::int_in(*it, "orig_to_new_eid[\"" + std::to_string(p.kept[i]) + "\"]", cr, 0, E - 1) !=
           static_cast<long long>(i))
         cr.fail("\"orig_to_new_eid\" maps expert " + std::to_string(p.kept[i]) + " to " + it->dump() + ", expected " +
                 std::to_string(i) + " (kept experts keep their order)");

@@ -1,20 +1,23 @@
 #pragma once
 // Allocation outputs (docs/file-formats.md): layer_config.json, its prune manifest
 // (<layer_config>.prune.json, the reference's name: layer_config.json.prune.json),
-// pareto.csv (the reference's columns + lower_bound, gap) and pareto.svg (curve, knee,
-// chosen point). All written atomically and deterministically.
-#include <prismaquant/allocate/allocate.hpp>
-#include <prismaquant/allocate/kneedle.hpp>
+// pareto.csv (the reference's columns + lower_bound, gap), pareto.svg (curve, knee, chosen
+// point) and allocation.json (what produced them). All written deterministically and
+// published together (io/output_set.hpp); `write_outputs(dir, sweep)` writes the whole set.
 #include <prismaquant/allocate/layer_config.hpp>
-#include <prismaquant/io/atomic_file.hpp>
+#include <prismaquant/allocate/sweep.hpp>
 #include <prismaquant/formats/registry.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/io/atomic_file.hpp>
+#include <prismaquant/io/output_set.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,25 +33,20 @@ inline std::string num(double v) {
   return s;
 }
 
-inline void write_layer_config(const std::filesystem::path& path, const allocation_result& r) {
-  write_file_atomic(path, layer_config_text(r.layer_formats));
+// `fmts`: the formats the allocation chose from (a format it names must be among them).
+inline void write_layer_config(const std::filesystem::path& path, const allocation_result& r,
+                               std::span<const formats::format_entry> fmts) {
+  write_file_atomic(path, layer_config_text(r.layer_formats, fmts));
 }
 
-// Keyed by router; `num_experts` per router from the stats.
-inline void write_prune_manifest(const std::filesystem::path& path, const allocation_result& r,
-                                 const stats::model_stats& st) {
+inline std::string prune_manifest_text(const allocation_result& r) {
   std::map<std::string, std::pair<int, std::vector<int>>> d;
-  for (auto& [router, dropped] : r.pruned) d[router] = {st.routers.at(router).num_experts, dropped};
-  write_file_atomic(path, prune_manifest_text(d));
+  for (const auto& [router, dropped] : r.pruned) d[router] = {r.num_experts.at(router), dropped};
+  return prune_manifest_text(d);
 }
 
-inline std::vector<std::string> formats_in(const std::vector<allocation_result>& rows, const candidate_builder& b) {
-  std::set<std::string> f;
-  for (auto& [m, row] : b.linear_table())
-    for (auto& [fmt, c] : row) f.insert(fmt);
-  for (auto& r : rows)
-    for (auto& [fmt, n] : r.layers_by_fmt) f.insert(fmt);
-  return {f.begin(), f.end()};
+inline void write_prune_manifest(const std::filesystem::path& path, const allocation_result& r) {
+  write_file_atomic(path, prune_manifest_text(r));
 }
 
 inline std::string pareto_csv(const std::vector<allocation_result>& rows, const std::vector<std::string>& fmts) {
@@ -141,15 +139,66 @@ inline std::string pareto_svg(const std::vector<allocation_result>& rows, int kn
   return o.str();
 }
 
-// Knee among the feasible rows (reference's simple variant on achieved bits vs Δloss);
-// returns the row index or -1 with fewer than 3 feasible rows.
-inline int pareto_knee(const std::vector<allocation_result>& rows) {
-  std::vector<double> x, y;
-  std::vector<int> idx;
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    if (rows[i].feasible) { x.push_back(rows[i].sol.achieved_bits); y.push_back(rows[i].sol.dloss); idx.push_back(static_cast<int>(i)); }
-  if (x.size() < 3) return -1;
-  return idx[knee_simple(x, y)];
+// allocation.json: what produced the outputs and the chosen row.
+inline nlohmann::json allocation_summary(const sweep_result& s) {
+  nlohmann::json j;
+  j["proxy"] = s.proxy;
+  j["saliency"] = s.saliency;
+  j["solver"] = s.solver;
+  j["domain_policy"] = s.domain_policy;
+  j["loader"] = s.loader;
+  j["knee_method"] = s.knee_method;
+  j["alpha"] = s.alpha;
+  j["prune_ratios"] = s.prune_ratios;
+  j["skipped_prune_ratios"] = s.skipped_prune_ratios;
+  j["total_params"] = s.total_params;
+  j["knee_index"] = s.knee;
+  j["chosen_index"] = s.chosen;
+  j["chosen_by"] = s.chosen_by;
+  if (s.chosen >= 0) {
+    const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
+    j["chosen"] = {{"target_bits", c.target_bits},
+                   {"budget_bytes", c.budget_bytes},
+                   {"status", std::string(solvers::to_string(c.sol.status))},
+                   {"total_bytes", c.sol.total_bytes},
+                   {"achieved_bits", c.sol.achieved_bits},
+                   {"dloss", c.sol.dloss},
+                   {"lower_bound", c.sol.lower_bound},
+                   {"gap", c.sol.gap},
+                   {"global_prune_ratio", c.ratio},
+                   {"n_layers_pruned", c.n_layers_pruned},
+                   {"n_experts_dropped", c.n_experts_dropped},
+                   {"layers_by_format", c.layers_by_fmt},
+                   {"params_by_format", c.params_by_fmt}};
+  }
+  return j;
+}
+
+// Every output of a sweep into `dir`, published together (io/output_set.hpp: all five files
+// or none): layer_config.json and its prune manifest (the chosen row), pareto.csv,
+// pareto.svg, allocation.json. Nothing is written when no row is feasible. A command opens the
+// output set before its work (so a bad --out fails at once) and hands it over.
+inline void write_outputs(output_set& out, const sweep_result& s) {
+  if (s.chosen < 0) {
+    for (const auto& r : s.rows)
+      if (!r.feasible) throw error("allocate", "no target is feasible: " + r.note);
+    throw error("allocate", "no target is feasible");
+  }
+  std::vector<std::string> names;
+  for (const auto& f : s.formats) names.emplace_back(f.name);
+  std::sort(names.begin(), names.end());
+  const auto& c = s.rows[static_cast<std::size_t>(s.chosen)];
+  out.write("layer_config.json", layer_config_text(c.layer_formats, s.formats));
+  out.write(prune_manifest_path("layer_config.json").string(), prune_manifest_text(c));
+  out.write("pareto.csv", pareto_csv(s.rows, names));
+  out.write("pareto.svg", pareto_svg(s.rows, s.knee, s.chosen));
+  out.write("allocation.json", allocation_summary(s).dump(1) + "\n");
+  out.publish();
+}
+
+inline void write_outputs(const std::filesystem::path& dir, const sweep_result& s) {
+  output_set out(dir);
+  write_outputs(out, s);
 }
 
 }  // namespace prismaquant::allocate

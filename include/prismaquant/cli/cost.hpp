@@ -1,6 +1,6 @@
 #pragma once
-// `prismaquant cost --model DIR --formats LIST --out cost.json [--stats S.json] [--no-row-sse]
-//                   [--device cpu|cuda]`
+// `prismaquant cost --model DIR [--formats LIST] [--proxies LIST] [--stats S.json] --out cost.json
+//                   [--shard I/N|auto] [--device cpu|cuda]`
 //
 // Streams over the checkpoint's shards and runs the fused cost pass (cost/engine.hpp) on every
 // Linear the model profile lists: FP8-block sources are dequantized in float32, fused siblings
@@ -9,16 +9,21 @@
 // pre-pass. LIST is comma-separated canonical names, or `all`. Writes the documented costs file
 // (docs/file-formats.md, keyed by the checkpoint's module names) atomically.
 //
-// Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
-// activation-weighted SSE when --stats gives the Linears' xtx_diag.
+// Statistics: exactly what the proxies named by --proxies read from the cost pass (their
+// declared needs, stats/statistic.hpp), plus total SSE and max |error|, which every costs file
+// carries; the activation-weighted SSE needs --stats with the Linears' xtx_diag.
+// A format is measured for a Linear only where the format accepts its source (FP8_SOURCE:
+// FP8 128x128-block sources) and its shape.
 // A shard's mapping is released as soon as no remaining Linear needs it.
 // --shard I/N|auto (engine/shard.hpp): whole work units (a fused group, or one Linear) are dealt
 // round-robin; the process writes its part (cost.shard-I-of-N.json) for `prismaquant merge`.
 // --device cuda runs the same pass on the GPU (kernels/cost_stream.cuh): Linears go in batches
-// of about a GB, each copied to the GPU while the previous one is measured.
+// of about a GB, each copied to the GPU while the previous one is measured; the costs file is
+// the same, byte for byte.
 #include <prismaquant/cli/command.hpp>
 #include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
+#include <prismaquant/cost/model.hpp>
 #include <prismaquant/engine/shard.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/finite.hpp>
@@ -40,63 +45,42 @@ namespace cost_detail {
 
 namespace pq = prismaquant;
 
-inline std::vector<std::string> split_formats(const std::string& list, const toolset& tools) {
-  if (list == "all") {  // every format the largest compiled pass measures, in its order
-    if (tools.cost_passes.empty()) throw pq::error("cost", "this executable has no compiled cost pass");
-    return tools.cost_passes.back().formats;
-  }
+inline std::vector<std::string> split_list(const std::string& list, const char* option) {
   std::vector<std::string> v;
   std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ','))
     if (!item.empty()) v.push_back(item);
-  if (v.empty()) throw pq::error("--formats", "empty list");
+  if (v.empty()) throw pq::error(option, "empty list");
   std::set<std::string> seen;
-  for (auto& f : v) {
-    pq::formats::find(f, "--formats");  // throws for an unknown name
-    if (!seen.insert(f).second) throw pq::error("--formats", "\"" + f + "\" is listed twice");
-  }
+  for (auto& f : v)
+    if (!seen.insert(f).second) throw pq::error(option, "\"" + f + "\" is listed twice");
   return v;
 }
 
-// One Linear's weight as the cost pass reads it. Scales (and, rarely, a misaligned weight)
-// are copied so that float/uint16 loads are aligned; the weight itself is used in place.
-struct loaded_weight {
-  pq::formats::weight_view view;
-  std::vector<float> scale_inv;
-  std::vector<std::byte> realigned;
-  std::string name;
-};
-
-inline void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weight& out) {
-  out.name = l.name + ".weight";
-  const auto t = ck.tensor(out.name);
-  const void* data = t.bytes.data();
-  const std::size_t align = static_cast<std::size_t>(std::max(1, pq::dtype_bits(t.type) / 8));
-  if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
-    out.realigned.assign(t.bytes.begin(), t.bytes.end());
-    data = out.realigned.data();
+inline std::vector<std::string> split_formats(const std::string& list, const toolset& tools) {
+  if (list == "all") {  // every format the largest compiled pass measures, in its order
+    if (tools.cost_passes.empty()) throw pq::error("cost", "this executable has no compiled cost pass");
+    return tools.cost_passes.back().formats;
   }
-  const float* scales = nullptr;
-  if (t.type == pq::dtype::F8_E4M3) {
-    const auto s = ck.tensor(l.name + ".weight_scale_inv");
-    require_finite(s);
-    if (s.type == pq::dtype::F32) {
-      out.scale_inv = s.to_vector<float>();
-    } else if (s.type == pq::dtype::BF16) {
-      const auto raw = s.to_vector<std::uint16_t>();
-      out.scale_inv.resize(raw.size());
-      for (std::size_t i = 0; i < raw.size(); ++i) out.scale_inv[i] = pq::bf16::from_bits(raw[i]).to_float();
-    } else {
-      throw pq::error(l.name + ".weight_scale_inv", "dtype must be F32 or BF16");
-    }
-    scales = out.scale_inv.data();
-  }
-  out.view = pq::formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
+  auto v = split_list(list, "--formats");
+  for (auto& f : v) tools.format(f, "--formats");  // throws for an unknown name
+  return v;
 }
 
-inline int run_cost(const toolset& tools, const std::string& dir, const std::string& format_list, const std::string& out_arg,
-             const std::string& stats_path, bool row_sse, bool quiet, const std::string& shard_arg,
+// The cost-pass statistics the named proxies read.
+inline stat::set requested_stats(const std::string& list, const toolset& tools) {
+  stat::set s;
+  if (list == "all") {
+    for (const auto& p : tools.proxies) s = s | p.needs();
+  } else {
+    for (const auto& n : split_list(list, "--proxies")) s = s | tools.proxy(n).needs();
+  }
+  return s.only(stat::stage::cost);
+}
+
+inline int run_cost(const toolset& tools, const std::string& dir, const std::string& format_list, const std::string& proxies,
+             const std::string& out_arg, const std::string& stats_path, bool quiet, const std::string& shard_arg = "0/1",
              const std::string& device = "cpu") {
   const auto shard = pq::engine::parse_shard(shard_arg);
   const std::string out_path = pq::engine::shard_output(out_arg, shard).string();
@@ -105,6 +89,13 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   if (passes.empty())
     throw pq::error("--device " + device, "this prismaquant was built without CUDA (configure with nvcc present and "
                                           "-DPRISMAQUANT_CUDA=ON)");
+  const stat::set need = requested_stats(proxies, tools);
+  const bool row_sse = need.contains<stat::row_sse>(), with_act = need.contains<stat::act_sse>();
+  if (with_act && stats_path.empty())
+    throw pq::error("--stats", "the proxies named by --proxies read act_sse: give a stats file with the Linears' xtx_diag");
+  if (!with_act && !stats_path.empty())
+    throw pq::error("--stats", "no proxy named by --proxies reads act_sse, the only statistic the stats file gives the cost "
+                               "pass (e.g. --proxies act_weighted)");
   // The first (smallest) compiled pass that measures every wanted format.
   const cost_pass* pass = nullptr;
   for (const auto& p : passes)
@@ -132,135 +123,25 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
   out.owns(std::filesystem::path(out_file).replace_extension(".safetensors").filename().string());
 
   auto m = pq::model::open_model(dir);
-  const auto& d = m.description;
-  if (d.linears.empty()) throw pq::error(dir, "the model profile found no Linear layers");
-
   std::optional<pq::stats::model_stats> st;
   if (!stats_path.empty()) st = pq::stats::read_stats(stats_path);
-  auto act_of = [&](const pq::model::linear_info& l) -> std::vector<float> {
-    if (!st) return {};
-    auto it = st->linears.find(l.name);
-    if (it == st->linears.end()) throw pq::error(stats_path, "no statistics for Linear \"" + l.name + "\"");
-    const auto& s = it->second;
-    if (s.in_features != l.in_features || s.out_features != l.out_features)
-      throw pq::error(stats_path, "Linear \"" + l.name + "\" has a different shape than the checkpoint");
-    if (s.xtx_diag.empty())
-      throw pq::error(stats_path, "Linear \"" + l.name + "\" has no xtx_diag (needed for act_sse)");
-    std::vector<float> a(static_cast<std::size_t>(l.in_features));
-    for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
-    return a;
-  };
-  for (const auto& l : d.linears) (void)act_of(l);  // the stats file holds every Linear: checked before the pass
-  const bool with_act = st.has_value();
-
-  // Work units: fused groups, then every Linear in no group, in description order.
-  std::vector<std::vector<int>> units;
-  std::vector<bool> grouped(d.linears.size(), false);
-  for (const auto& g : d.fused_groups) {
-    units.push_back(g);
-    for (int i : g) grouped[i] = true;
-  }
-  for (std::size_t i = 0; i < d.linears.size(); ++i)
-    if (!grouped[i]) units.push_back({static_cast<int>(i)});
-  std::sort(units.begin(), units.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
-  units = pq::engine::deal(units, shard);
-  std::size_t total = 0;
-  std::map<std::string, int> pending;  // shard path -> Linears still to read from it
-  for (const auto& u : units)
-    for (int i : u) {
-      ++pending[m.weights->file_of(d.linears[static_cast<std::size_t>(i)].name + ".weight").string()];
-      ++total;
-    }
-
-  pq::stats::model_costs costs;
-  const auto t0 = std::chrono::steady_clock::now();
-  double source_bytes = 0, params = 0, compute_seconds = 0;
-  std::size_t done = 0;
-  auto last_print = t0;
-  // Batches of whole units (one unit each on the CPU; about pass->batch_bytes on a device).
-  std::vector<std::vector<int>> batches;
-  {
-    std::size_t bytes = 0;
-    for (std::size_t u = 0; u < units.size(); ++u) {
-      if (batches.empty() || bytes >= pass->batch_bytes) {
-        batches.emplace_back();
-        bytes = 0;
-      }
-      batches.back().push_back(static_cast<int>(u));
-      for (int i : units[u]) {
-        const auto& l = d.linears[i];
-        bytes += static_cast<std::size_t>(l.out_features * l.in_features) *
-                 (l.source == pq::model::source_format::fp8_block128 ? 1 : 2);
-      }
-    }
-  }
-  for (const auto& batch : batches) {
-    std::vector<int> unit;                 // the batch's Linears, unit after unit
-    std::vector<std::int32_t> unit_of;     // their unit's index within the batch
-    for (std::size_t b = 0; b < batch.size(); ++b)
-      for (int i : units[batch[b]]) {
-        unit.push_back(i);
-        unit_of.push_back(static_cast<std::int32_t>(b));
-      }
-    std::vector<loaded_weight> ws(unit.size());
-    std::vector<std::vector<float>> acts(unit.size());
-    for (std::size_t k = 0; k < unit.size(); ++k) {
-      load(*m.weights, d.linears[unit[k]], ws[k]);
-      acts[k] = act_of(d.linears[unit[k]]);
-    }
-    const auto c0 = std::chrono::steady_clock::now();
-    // One group per unit: fused siblings share NVFP4's global scale, from the pass's own pre-pass.
-    std::vector<pq::cost::job> jobs;
-    for (std::size_t k = 0; k < unit.size(); ++k)
-      jobs.push_back({ws[k].view, acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, unit_of[k]});
-    const auto res = pass->measure(jobs, with_act);
-    compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
-
-    for (std::size_t k = 0; k < unit.size(); ++k) {
-      const auto& l = d.linears[unit[k]];
-      pq::stats::linear_costs lc;
-      lc.name = l.name;
-      lc.out_features = l.out_features;
-      lc.in_features = l.in_features;
-      for (const auto& f : wanted) {
-        // Pass-through of FP8 blocks exists only for FP8-block sources.
-        if (f == "FP8_SOURCE" && l.source != pq::model::source_format::fp8_block128) continue;
-        const auto& entry = pq::formats::find(f);
-        try {
-          entry.check_shape(l.out_features, l.in_features, l.name);
-        } catch (const pq::error&) {
-          continue;  // this format cannot store this shape: no candidate
-        }
-        const auto& r = res[k][f];
-        pq::stats::format_cost fc;
-        fc.bytes = static_cast<std::int64_t>(entry.storage_bytes(l.out_features, l.in_features));
-        fc.n = r.elements;
-        fc.sse = r.sse;
-        fc.max_abs_err = r.max_abs;
-        if (row_sse) fc.sse_row = r.row_sse;
-        if (st) fc.act_sse = r.act_sse;
-        lc.formats.emplace(f, std::move(fc));
-      }
-      if (lc.formats.empty()) throw pq::error(l.name, "none of the requested formats can store this Linear's shape");
-      costs.linears.emplace(l.name, std::move(lc));
-      source_bytes += static_cast<double>(ws[k].view.size()) * pq::dtype_bits(ws[k].view.type) / 8.0;
-      params += static_cast<double>(ws[k].view.size());
-      const std::string shard_file = m.weights->file_of(l.name + ".weight").string();
-      if (--pending[shard_file] == 0) m.weights->release(shard_file);
-      ++done;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == total)) {
-      last_print = now;
-      const double s = std::chrono::duration<double>(now - t0).count();
-      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, total,
-                   source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
-    }
-  }
+  std::vector<pq::formats::format_entry> fmts;
+  for (const auto& f : wanted) fmts.push_back(tools.format(f, "--formats"));
+  pq::cost::model_options o;
+  o.row_sse = row_sse;
+  o.act_sse = with_act;
+  o.stats = st ? &*st : nullptr;
+  o.stats_where = stats_path;
+  o.progress = !quiet;
+  o.shard = shard;
+  o.batch_bytes = pass->batch_bytes;
+  const auto r = pq::cost::measure_model(m, fmts, pass->measure, o);
+  const auto& costs = r.costs;
+  const std::size_t done = r.linears;
+  const double params = r.params, source_bytes = r.source_bytes, compute_seconds = r.compute_seconds;
   pq::stats::write_costs(out.path(out_file.filename().string()), costs);
   out.publish();
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!quiet) std::fprintf(stderr, "\n");
+  const double s = r.seconds;
   // Throughput in parameters/s and in GB/s of the same weights stored as bf16 (the unit of the
   // cost-pass benchmarks), for the whole command and for the fused pass alone.
   std::printf("cost: %zu linears x %zu formats, %.4g params (%.3f GB as stored) in %.2f s: %.3g params/s = %.2f GB/s "
@@ -275,26 +156,29 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
 inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
   using namespace cost_detail;
   struct args {
-    std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats, shard = "0/1", device = "cpu";
-    bool no_row_sse = false, quiet = false;
+    std::string model, formats, proxies = "fisher_trace", out, stats, shard = "0/1", device = "cpu";
+    bool quiet = false;
   };
   auto a = std::make_shared<args>();
+  pq::formats::seed_formats::for_each([&]<class F>() { a->formats += (a->formats.empty() ? "" : ",") + std::string(F::name); });
   sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
   sub.add_option("--formats", a->formats, "comma-separated canonical format names, or all (every format the pass measures)")->capture_default_str();
   sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
       ->required()
       ->check(check::output_file());
-  sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE")
-      ->check(check::existing_file());
-  sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
+  sub.add_option("--proxies", a->proxies,
+                 "the Δloss proxies the costs are for, comma-separated, or all: the file holds the statistics they read "
+                 "(known: " + toolset::names(tools.proxies) + ")")
+      ->capture_default_str();
+  sub.add_option("--stats", a->stats, "stats file with xtx_diag (for proxies that read act_sse)")->check(check::existing_file());
+  sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM): this process's share of the tensors")
+      ->capture_default_str();
   sub.add_option("--device", a->device, "where the pass runs: cpu, or cuda (the first GPU)")
       ->capture_default_str()
       ->check(check::one_of({"cpu", "cuda"}));
   sub.add_flag("--quiet", a->quiet, "no progress line");
-  sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM): this process's share of the tensors")
-      ->capture_default_str();
   return [=, &tools] {
-    return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet, a->shard, a->device);
+    return run_cost(tools, a->model, a->formats, a->proxies, a->out, a->stats, a->quiet, a->shard, a->device);
   };
 }
 

@@ -5,13 +5,24 @@
 // `prismaquant: error: <file, option or object>: <problem>` on stderr and exits 1; --help
 // prints the help and exits 0. Option values are checked by cli/options.hpp validators.
 //
-//   int main(int argc, char** argv) { return prismaquant::cli::run(argc, argv, tools); }
+// Your own executable, with your own policies next to the library's:
+//
+//   int main(int argc, char** argv) { return prismaquant::cli::run<my_format, my_proxy>(argc, argv); }
+//
+// Each extra type joins the registry of its axis (a format, a Δloss proxy, a saliency score or
+// a solver: its concept decides; anything else is a named compile error), so `cost --formats
+// MY_FORMAT`, `allocate --proxy mine` and `solve --solver mine` reach it. The cost pass of such
+// an executable is compiled for the seed formats plus the extra formats (--formats all means
+// those); for other lists build a toolset (make_toolset<...>(), then add cost_pass_for<List>())
+// and call run(argc, argv, tools).
 #include <prismaquant/cli/allocate.hpp>
 #include <prismaquant/cli/command.hpp>
 #include <prismaquant/cli/cost.hpp>
+#include <prismaquant/cli/cost_pass.hpp>
 #include <prismaquant/cli/solve.hpp>
 #include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/formats/list.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -34,6 +45,52 @@ inline std::vector<command> library_commands() {
 }
 
 namespace detail {
+
+// Which axis an extra policy belongs to: the piece only that axis has decides, then the
+// axis's own check names anything else that is missing.
+template <class T>
+concept format_like = requires {
+  T::block_rows;
+  T::block_cols;
+};
+template <class T>
+concept proxy_like = proxy::has_proxy_call<T>;
+template <class T>
+concept saliency_like = saliency::has_saliency_call<T>;
+template <class T>
+concept solver_like = requires(const T& s, const solvers::flat_problem& f, std::int64_t b, const solvers::solve_options& o) {
+  s.solve(f, b, o);
+};
+
+template <class T>
+void add_policy(toolset& t) {
+  if constexpr (format_like<T>) {
+    static_assert(formats::check_format<T>());
+    t.formats.push_back(formats::make_entry<T>());
+  } else if constexpr (proxy_like<T>) {
+    t.proxies.emplace_back(T{});
+  } else if constexpr (saliency_like<T>) {
+    t.saliencies.emplace_back(T{});
+  } else if constexpr (solver_like<T>) {
+    t.solvers.emplace_back(T{});
+  } else {
+    static_assert(prismaquant::detail::dependent_false<T>,
+                  "cli::run<extra...>: an extra policy must be a format (block_rows, block_cols, ...), a Δloss proxy "
+                  "(operator()(linear_stats, fmt, format_cost)), a saliency score (operator()(expert_view)) or a "
+                  "solver (solve(flat_problem, budget, solve_options))");
+  }
+}
+
+// The seed formats followed by the extra formats among T...
+template <class L, class... T>
+struct with_formats {
+  using type = L;
+};
+template <class... F, class T, class... Rest>
+struct with_formats<formats::format_list<F...>, T, Rest...> {
+  using type = typename with_formats<
+      std::conditional_t<format_like<T>, formats::format_list<F..., T>, formats::format_list<F...>>, Rest...>::type;
+};
 
 // CLI11's message as "<option or argument>: <problem>".
 inline std::string parse_error_line(const CLI::ParseError& e, const CLI::App& app, int argc, char** argv) {
@@ -75,6 +132,17 @@ inline int fail(std::string line) {
 
 }  // namespace detail
 
+// The library's policies plus `Extra...`, and one cost pass: the seed formats and the extra
+// formats.
+template <class... Extra>
+toolset make_toolset() {
+  toolset t = builtin_toolset();
+  (detail::add_policy<Extra>(t), ...);
+  t.check_unique();
+  t.cost_passes.push_back(cost_pass_for<typename detail::with_formats<formats::seed_formats, Extra...>::type>());
+  return t;
+}
+
 inline int run(int argc, char** argv, const toolset& tools) {
   CLI::App app{"prismaquant: mixed-precision quantization allocation with joint MoE expert pruning"};
   app.require_subcommand(1);
@@ -106,6 +174,17 @@ inline int run(int argc, char** argv, const toolset& tools) {
     return detail::fail(e.what());
   }
   return detail::fail("subcommand: missing");
+}
+
+// The command line with the library's policies and yours.
+template <class... Extra>
+int run(int argc, char** argv) {
+  try {
+    const toolset tools = make_toolset<Extra...>();
+    return run(argc, argv, tools);
+  } catch (const std::exception& e) {  // e.g. two policies of one axis with the same name
+    return detail::fail(e.what());
+  }
 }
 
 }  // namespace prismaquant::cli

@@ -26,13 +26,14 @@ struct solve_args {
   std::string problem, out, solver = "exact";
   double target_bits = 0.0;
   std::int64_t target_bytes = -1;
-  double gap_tolerance = 0.0, time_limit = 30.0, bit_precision = 1e-4;
+  double gap_tolerance = 0.0, time_limit = 0.0, bit_precision = 1e-4;
 };
 
-inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
+inline int run_solve(const toolset& tools, const solve_args& a, bool have_bits, bool have_bytes) {
   namespace pqs = prismaquant::solvers;
   namespace fs = std::filesystem;
   if (have_bits == have_bytes) throw prismaquant::error("--target-bits", "give exactly one of --target-bits and --target-bytes");
+  const auto& solver = tools.solver(a.solver);
   // The solution file appears complete or not at all (io/output_set.hpp), checked before the work.
   const fs::path out_path(a.out);
   prismaquant::output_set out(out_path.parent_path().empty() ? fs::path(".") : out_path.parent_path(),
@@ -54,7 +55,7 @@ inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   o.time_limit_s = a.time_limit;
   o.bit_precision = a.bit_precision;
   pqs::check_budget(f, budget, a.problem);
-  const pqs::solution s = pqs::solve_by_name(a.solver, f, budget, o);
+  const pqs::solution s = pqs::solve(solver, f, budget, o);
   pqs::write_solution(out.path(out_path.filename().string()), p, s);
   out.publish();
   std::printf("solve: %s, %lld bytes (%.6f bits/param) within %lld, dloss %.9g, lower bound %.9g, gap %.3g, %.3f s -> %s\n",
@@ -65,11 +66,9 @@ inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
 
 }  // namespace solve_detail
 
-inline std::function<int()> setup_solve(CLI::App& sub, const toolset&) {
+inline std::function<int()> setup_solve(CLI::App& sub, const toolset& tools) {
   using namespace solve_detail;
   auto a = std::make_shared<solve_args>();
-  std::vector<std::string> solvers;
-  for (auto n : prismaquant::solvers::solver_names()) solvers.emplace_back(n);
   sub.add_option("--problem", a->problem, "problem JSON: {\"items\":[{\"name\",\"n_params\",\"candidates\":[...]}]}")
       ->required()
       ->check(check::existing_file());
@@ -79,20 +78,21 @@ inline std::function<int()> setup_solve(CLI::App& sub, const toolset&) {
   auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget")->check(check::integer(0, INT64_MAX));
   bits->excludes(bytes);
   bytes->excludes(bits);
-  sub.add_option("--solver", a->solver, "exact | hull_greedy | brute_force | reference_dp")
+  sub.add_option("--solver", a->solver, "knapsack solver: " + toolset::names(tools.solvers))
       ->capture_default_str()
-      ->check(check::one_of(solvers));
+      ->check(check::one_of(toolset::name_list(tools.solvers)));
   sub.add_option("--out", a->out, "solution JSON (written atomically)")->required()->check(check::output_file());
   sub.add_option("--gap-tolerance", a->gap_tolerance, "exact: stop at this certified relative gap")
       ->capture_default_str()
       ->check(check::number(0, 1e300));
-  sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")
+  sub.add_option("--time-limit", a->time_limit,
+                 "exact: search time limit, seconds (0: none; a limit makes the answer depend on the machine's speed)")
       ->capture_default_str()
-      ->check(check::number(0, 1e9, check::open_low));
+      ->check(check::number(0, 1e9));
   sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")
       ->capture_default_str()
       ->check(check::number(0, 64, check::open_low));
-  return [a, bits, bytes] { return run_solve(*a, bits->count() > 0, bytes->count() > 0); };
+  return [a, bits, bytes, &tools] { return run_solve(tools, *a, bits->count() > 0, bytes->count() > 0); };
 }
 
 }  // namespace prismaquant::cli

@@ -1,5 +1,5 @@
 #pragma once
-// Tensor element types as safetensors names them (../shared/specs.md §6).
+// Tensor element types as safetensors names them (docs/safetensors.md).
 #include <prismaquant/core/error.hpp>
 
 #include <cstddef>

@@ -66,11 +66,19 @@ PQ_HD inline float sub_rounded(float x, float y) noexcept {
 }
 
 // The round trip of F is the identity on every element of w (its error is exactly zero, so the
-// pass skips it): FP8_SOURCE on an FP8 128x128 source (a byte copy), BF16 on a bf16 source.
+// pass skips it) when the format stores w's source losslessly (formats' `lossless_for`):
+// FP8_SOURCE on an FP8 128x128 source (a byte copy), BF16 on a bf16 source.
 template <class F>
 PQ_HD constexpr bool round_trip_is_identity(const plain_weight& w) noexcept {
-  return (identity_on_fp8_block128<F>::value && w.type == weight_dtype::fp8_e4m3_block128 && w.fp8_block == 128) ||
-         (identity_on_bf16<F>::value && w.type == weight_dtype::bf16);
+  constexpr formats::source_set lossless = formats::lossless_for_of<F>();
+  switch (w.type) {
+    case weight_dtype::bf16: return lossless.contains(formats::source_format::bf16);
+    case weight_dtype::f16: return lossless.contains(formats::source_format::fp16);
+    case weight_dtype::f32: return lossless.contains(formats::source_format::f32);
+    case weight_dtype::fp8_e4m3_block128:
+      return w.fp8_block == 128 && lossless.contains(formats::source_format::fp8_block128);
+  }
+  return false;
 }
 
 // Per-row accumulators of one row (or of one thread's share of a row).

@@ -43,18 +43,6 @@ struct format_blocks {
   static constexpr int per_chunk = is_local ? chunk_elems / static_cast<int>(C) : 1;
 };
 
-// Does the format round-trip a FP8 128x128-block source exactly (byte-for-byte pass-through)?
-// formats::fp8_source says so in its pass_through(); the cost pass mirrors that condition.
-template <class F>
-struct identity_on_fp8_block128 : std::false_type {};
-template <>
-struct identity_on_fp8_block128<formats::fp8_source> : std::true_type {};
-// Is the format's round trip exact on every bf16 value? (BF16 keeps a bf16 source as is.)
-template <class F>
-struct identity_on_bf16 : std::false_type {};
-template <>
-struct identity_on_bf16<formats::bf16_passthrough> : std::true_type {};
-
 // The format whose weight round trip F's is, bit for bit: formats that differ only in what
 // they do with activations (NVFP4A16 quantizes weights exactly as NVFP4) name one of them, and
 // the CPU pass computes that round trip once for both. Default: F itself.

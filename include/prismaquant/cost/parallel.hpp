@@ -4,6 +4,10 @@
 // Determinism: tasks are claimed dynamically (an atomic counter), but every task writes its
 // result into its own slot and callers reduce the slots in index order afterwards, so the
 // result never depends on which thread ran which task, nor on the number of threads.
+//
+// Callers: any number of threads may call parallel_for on one pool (shared() included); the
+// calls take the pool in turn. A call made from inside one of the pool's own tasks runs its
+// tasks on the calling thread (the pool is busy with the outer call).
 #include <prismaquant/core/error.hpp>
 
 #include <algorithm>
@@ -14,6 +18,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace prismaquant::cost {
@@ -40,14 +45,20 @@ class thread_pool {
   unsigned size() const noexcept { return n_; }
 
   // Runs fn(i) for i in [0, n); returns when all are done. The first exception thrown by a
-  // task is rethrown here (remaining tasks are skipped). Not reentrant.
+  // task is rethrown here (remaining tasks are skipped).
   template <class F>
   void parallel_for(std::int64_t n, F&& fn) {
     if (n <= 0) return;
-    if (n_ == 1 || n == 1) {
+    if (n_ == 1 || n == 1 || inside() == this) {
       for (std::int64_t i = 0; i < n; ++i) fn(i);
       return;
     }
+    std::lock_guard<std::mutex> turn(call_m_);  // one call at a time
+    struct mark {  // this thread runs the pool's tasks until the call returns
+      const thread_pool* prev;
+      explicit mark(const thread_pool* p) : prev(std::exchange(inside(), p)) {}
+      ~mark() { inside() = prev; }
+    } here(this);
     std::function<void(std::int64_t)> task = std::ref(fn);
     {
       std::lock_guard<std::mutex> lk(m_);
@@ -73,6 +84,11 @@ class thread_pool {
   }
 
  private:
+  // The pool whose tasks the current thread is running (nullptr: none).
+  static const thread_pool*& inside() {
+    thread_local const thread_pool* p = nullptr;
+    return p;
+  }
   void run_tasks() {
     for (;;) {
       const std::int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
@@ -87,6 +103,7 @@ class thread_pool {
     }
   }
   void worker() {
+    inside() = this;
     std::uint64_t seen = 0;
     for (;;) {
       {
@@ -105,6 +122,7 @@ class thread_pool {
 
   unsigned n_ = 1;
   std::vector<std::thread> workers_;
+  std::mutex call_m_;  // held by the running parallel_for
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
   bool stop_ = false;

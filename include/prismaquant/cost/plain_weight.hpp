@@ -6,7 +6,7 @@
 //
 // Element types: BF16, F16, F32, and F8_E4M3 with a 128x128 block `weight_scale_inv`
 // (F32 [ceil(rows/128), ceil(cols/128)], row-major; dequant is a float32 multiply
-// w = fp8 * scale_inv, ../shared/specs.md §3 — MiniMax-M2 / DeepSeek-V3 checkpoints).
+// w = fp8 * scale_inv, as MiniMax-M2 / DeepSeek-V3 checkpoints store them; docs/formats.md).
 #include <prismaquant/core/codecs.hpp>
 #include <prismaquant/core/config.hpp>
 #include <prismaquant/core/dtype.hpp>

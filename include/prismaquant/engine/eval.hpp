@@ -7,7 +7,7 @@
 #include <prismaquant/engine/activation_store.hpp>
 #include <prismaquant/engine/linear_weights.hpp>
 #include <prismaquant/engine/runner.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/io/json.hpp>
 #include <prismaquant/stats/exact_sum.hpp>
 
 #include <functional>
@@ -42,7 +42,7 @@ struct eval_result {
 // least top_k.
 inline std::vector<std::vector<std::uint8_t>> read_prune_manifest(const std::filesystem::path& path,
                                                                   const architecture& a) {
-  const auto j = stats::detail::parse_json(path);
+  const auto j = strict_json::read_file(path);
   const std::string w = path.string();
   if (!j.is_object()) throw error(w, "prune manifest must be a JSON object keyed by router module");
   std::vector<std::vector<std::uint8_t>> mask(static_cast<std::size_t>(a.layers));

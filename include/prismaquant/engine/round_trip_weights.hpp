@@ -6,7 +6,7 @@
 // pre-pass, so they share NVFP4's global scale exactly as the exporter writes them.
 #include <prismaquant/engine/linear_weights.hpp>
 #include <prismaquant/formats/registry.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/io/json.hpp>
 
 #include <filesystem>
 #include <map>
@@ -17,7 +17,7 @@ namespace prismaquant::engine {
 // module -> canonical format name, checked against the model and the format registry.
 inline std::map<std::string, std::string> read_layer_config(const std::filesystem::path& path,
                                                             const model::model_description& d) {
-  const auto j = stats::detail::parse_json(path);
+  const auto j = strict_json::read_file(path);
   if (!j.is_object()) throw error(path.string(), "layer config must be a JSON object keyed by module name");
   std::map<std::string, std::string> out;
   for (auto& [module, e] : j.items()) {

@@ -11,6 +11,8 @@ struct bf16_passthrough {
   static constexpr std::int64_t block_rows = 1;
   static constexpr std::int64_t block_cols = whole;
   static constexpr int element_bits = 16;
+  static constexpr std::string_view data_type = "float";
+  static constexpr source_set lossless_for = source_set::of(source_format::bf16);  // bf16 is kept as is
 
   using code_type = std::uint16_t;
   struct tensor_params {};

@@ -39,11 +39,27 @@
 //    Optional: `static std::optional<encoded_weight> pass_through(const weight_view&)` —
 //    a source that already is in the format's storage (FP8_SOURCE) is copied byte for byte.
 //
+// 3. Facts (constexpr) the allocator, the layer_config writer and the exporter read, so no
+//    code outside the registry compares a format's name:
+//      static constexpr int element_bits;                       required: bits of one code
+//      static constexpr std::string_view data_type = "nv_fp";   optional: layer_config.json's
+//          AutoRound-style data_type (default "prismaquant"); group_size there is block_cols
+//          (-1 for `whole`)
+//      static constexpr std::string_view element_dtype = "fp8_e5m2";  optional: written as
+//          layer_config's weight_element_dtype (default: none)
+//      static constexpr source_set accepts = source_set::of(...);      optional: the sources
+//          it may be chosen for (default: all)
+//      static constexpr source_set lossless_for = source_set::of(...); optional: the sources
+//          it stores exactly — a pass-through (default: none)
+//    Read them through formats::data_type_of<F>() etc. (defaults applied). Compressed-
+//    tensors scheme facts for the exporter live in formats/ct_scheme.hpp.
+//
 // A type missing a piece fails with a static_assert naming that piece (check_format<F>()),
 // not with a wall of template errors; see docs/formats.md for adding a format.
 #include <prismaquant/core/codecs.hpp>
 #include <prismaquant/core/config.hpp>
 #include <prismaquant/core/dtype.hpp>
+#include <prismaquant/formats/source.hpp>
 #include <prismaquant/formats/storage.hpp>
 
 #include <concepts>
@@ -140,6 +156,20 @@ template <class F> concept has_quantize = requires(const typename F::block_param
 template <class F> concept has_dequantize = requires(const typename F::block_params& bp, typename F::code_type q) {
   { F::dequantize(bp, q) } -> std::convertible_to<float>;
 };
+template <class F> concept has_element_bits = requires {
+  { F::element_bits } -> std::convertible_to<int>;
+};
+// Optional facts: absent, or of the right type.
+template <class F> concept good_data_type =
+    !requires { F::data_type; } || requires { { F::data_type } -> std::convertible_to<std::string_view>; };
+template <class F> concept good_element_dtype =
+    !requires { F::element_dtype; } || requires { { F::element_dtype } -> std::convertible_to<std::string_view>; };
+template <class F> concept good_accepts =
+    !requires { F::accepts; } || requires { { F::accepts } -> std::convertible_to<source_set>; };
+template <class F> concept good_lossless_for =
+    !requires { F::lossless_for; } || requires { { F::lossless_for } -> std::convertible_to<source_set>; };
+template <class F> concept has_facts =
+    has_element_bits<F> && good_data_type<F> && good_element_dtype<F> && good_accepts<F> && good_lossless_for<F>;
 template <class F> concept has_storage_bytes = requires(std::int64_t r, std::int64_t c) {
   { F::storage_bytes(r, c) } -> std::convertible_to<std::uint64_t>;
 };
@@ -169,7 +199,7 @@ template <class F>
 concept format = detail::has_name<F> && detail::has_blocks<F> && detail::has_param_types<F> &&
                  detail::has_prepare<F> && detail::has_block_scale<F> && detail::has_quantize<F> &&
                  detail::has_dequantize<F> && detail::has_storage_bytes<F> && detail::has_check_shape<F> &&
-                 detail::has_layout<F> && detail::has_store<F> && detail::has_load<F>;
+                 detail::has_layout<F> && detail::has_store<F> && detail::has_load<F> && detail::has_facts<F>;
 
 // Scalar-only subset: what the fused cost pass (host SIMD or CUDA) needs.
 template <class F>
@@ -197,7 +227,39 @@ constexpr bool check_format() {
   }
   static_assert(detail::has_storage_bytes<F>, "prismaquant format lacks `static std::uint64_t storage_bytes(rows, cols)`");
   static_assert(detail::has_check_shape<F>, "prismaquant format lacks `static void check_shape(rows, cols, where)`");
+  static_assert(detail::has_element_bits<F>, "prismaquant format lacks `static constexpr int element_bits`");
+  static_assert(detail::good_data_type<F>, "prismaquant format: `data_type` must be a std::string_view");
+  static_assert(detail::good_element_dtype<F>, "prismaquant format: `element_dtype` must be a std::string_view");
+  static_assert(detail::good_accepts<F>, "prismaquant format: `accepts` must be a formats::source_set");
+  static_assert(detail::good_lossless_for<F>, "prismaquant format: `lossless_for` must be a formats::source_set");
   return format<F>;
+}
+
+// ---- the facts, with their defaults ----
+template <class F>
+constexpr std::string_view data_type_of() noexcept {
+  if constexpr (requires { F::data_type; }) return F::data_type;
+  else return "prismaquant";
+}
+template <class F>
+constexpr std::string_view element_dtype_of() noexcept {
+  if constexpr (requires { F::element_dtype; }) return F::element_dtype;
+  else return {};
+}
+template <class F>
+PQ_HD constexpr source_set accepts_of() noexcept {
+  if constexpr (requires { F::accepts; }) return F::accepts;
+  else return source_set::all();
+}
+template <class F>
+PQ_HD constexpr source_set lossless_for_of() noexcept {
+  if constexpr (requires { F::lossless_for; }) return F::lossless_for;
+  else return source_set::none();
+}
+// layer_config.json's group_size: the block width along `in`, -1 for a whole row.
+template <class F>
+constexpr int group_size_of() noexcept {
+  return F::block_cols == whole ? -1 : static_cast<int>(F::block_cols);
 }
 
 // Quantize then dequantize one element (the value the cost pass compares against x).

@@ -1,6 +1,6 @@
 #pragma once
 // FP8 E4M3 with one scale per output channel (FP8_E4M3) or per tensor (FP8_E4M3_TENSOR),
-// compressed-tensors `float-quantized` (../shared/specs.md §3):
+// compressed-tensors `float-quantized` (papers/ct-recipe.md §3):
 //   <m>.weight        F8_E4M3  [out, in]
 //   <m>.weight_scale  the weight's dtype (BF16 | F32 | F16)  [out, 1] (channel) | [1] (tensor)
 // Recipe, bit for bit CT 0.19 (papers/ct-recipe.md §3; src(x) = round to the source dtype):
@@ -21,6 +21,7 @@ struct fp8_e4m3_format {
   static constexpr std::int64_t block_rows = PerTensor ? whole : 1;
   static constexpr std::int64_t block_cols = whole;
   static constexpr int element_bits = 8;
+  static constexpr std::string_view data_type = "fp8_e4m3";
 
   using code_type = std::uint8_t;
   struct tensor_params {

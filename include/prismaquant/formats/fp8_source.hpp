@@ -22,6 +22,10 @@ struct fp8_source {
   static constexpr std::int64_t block_rows = 128;
   static constexpr std::int64_t block_cols = 128;
   static constexpr int element_bits = 8;
+  static constexpr std::string_view data_type = "fp8_e4m3";
+  // A pass-through: chosen only for an FP8 128x128-block source, which it keeps byte for byte.
+  static constexpr source_set accepts = source_set::of(source_format::fp8_block128);
+  static constexpr source_set lossless_for = source_set::of(source_format::fp8_block128);
 
   using code_type = std::uint8_t;
   struct tensor_params {};

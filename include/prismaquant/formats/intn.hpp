@@ -1,6 +1,6 @@
 #pragma once
 // INT-N group-wise formats, symmetric or asymmetric, as compressed-tensors `pack-quantized`
-// writes them (GPTQ-style W4A16 / W8A16; specs.md §5; CT compressors/pack_quantized.py):
+// writes them (GPTQ-style W4A16 / W8A16; CT compressors/pack_quantized.py):
 //   <m>.weight_packed      I32   [out, ceil(in / (32/N))]   CT pack_to_int32: code = q + 2^(N-1)
 //                                                           at bits k*N of each word, rows padded
 //   <m>.weight_scale       BF16 | F8_E4M3  [out, n_groups]  n_groups = ceil(in/G) (1 per channel)

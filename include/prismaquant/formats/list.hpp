@@ -39,6 +39,10 @@ using all_formats = format_list<nvfp4, nvfp4a16, mxfp4, mxfp6_e2m3, mxfp6_e3m2, 
                                 int3_g16, int2_g16, int4_w4a16_asym_g128, int8_w8a16_asym, int3_asym_g16,
                                 int2_asym_g16, bf16_passthrough>;
 
+// The seed's formats: what the reference allocates a MiniMax-M2 checkpoint over, and
+// pq::recipe's default.
+using seed_formats = format_list<nvfp4, mxfp8_e4m3, fp8_source, bf16_passthrough>;
+
 template <mx_scale_rule R>
 using mx_with_rule = format_list<mx_format<fp4_e2m1, R>, mx_format<fp6_e2m3, R>, mx_format<fp6_e3m2, R>,
                                  mx_format<fp8_e4m3, R>, mx_format<fp8_e5m2, R>>;

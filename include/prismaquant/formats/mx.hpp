@@ -1,6 +1,6 @@
 #pragma once
 // OCP Microscaling formats: blocks of 32 along `in`, one E8M0 (power of two) scale each.
-// MXFP4 (e2m1), MXFP6_E2M3, MXFP6_E3M2, MXFP8_E4M3, MXFP8_E5M2 (../shared/specs.md §4).
+// MXFP4 (e2m1), MXFP6_E2M3, MXFP6_E3M2, MXFP8_E4M3, MXFP8_E5M2 (OCP Microscaling Formats (MX) v1.0; papers/ct-recipe.md §2).
 //
 // Storage (compressed-tensors `mxfp4-pack-quantized` / `mxfp8-quantized`):
 //   MXFP4   <m>.weight_packed U8 [out, in/2] (nibbles as NVFP4) + <m>.weight_scale U8 [out, in/32]
@@ -50,24 +50,28 @@ PQ_HD constexpr double pow2d(int k) noexcept {  // k in [-1022, 1023]
 
 template <class Elem> struct mx_element;
 template <> struct mx_element<fp4_e2m1> {
+  static constexpr std::string_view element_dtype = "fp4_e2m1";
   static constexpr int emax = 2;
   static constexpr float max = 6.0f;
   static constexpr std::string_view names[3] = {"MXFP4", "MXFP4_RCEIL", "MXFP4_CT"};
   static constexpr int bits = 4;
 };
 template <> struct mx_element<fp6_e2m3> {
+  static constexpr std::string_view element_dtype = "fp6_e2m3";
   static constexpr int emax = 2;
   static constexpr float max = 7.5f;
   static constexpr std::string_view names[3] = {"MXFP6_E2M3", "MXFP6_E2M3_RCEIL", "MXFP6_E2M3_CT"};
   static constexpr int bits = 6;
 };
 template <> struct mx_element<fp6_e3m2> {
+  static constexpr std::string_view element_dtype = "fp6_e3m2";
   static constexpr int emax = 4;
   static constexpr float max = 28.0f;
   static constexpr std::string_view names[3] = {"MXFP6_E3M2", "MXFP6_E3M2_RCEIL", "MXFP6_E3M2_CT"};
   static constexpr int bits = 6;
 };
 template <> struct mx_element<fp8_e4m3> {
+  static constexpr std::string_view element_dtype = "fp8_e4m3";
   static constexpr int emax = 8;
   static constexpr float max = 448.0f;
   static constexpr std::string_view names[3] = {"MXFP8_E4M3", "MXFP8_E4M3_RCEIL", "MXFP8_E4M3_CT"};
@@ -75,6 +79,7 @@ template <> struct mx_element<fp8_e4m3> {
   static constexpr dtype storage = dtype::F8_E4M3;
 };
 template <> struct mx_element<fp8_e5m2> {
+  static constexpr std::string_view element_dtype = "fp8_e5m2";
   static constexpr int emax = 15;
   static constexpr float max = 57344.0f;
   static constexpr std::string_view names[3] = {"MXFP8_E5M2", "MXFP8_E5M2_RCEIL", "MXFP8_E5M2_CT"};
@@ -115,6 +120,8 @@ struct mx_format {
   static constexpr std::int64_t block_rows = 1;
   static constexpr std::int64_t block_cols = 32;
   static constexpr int element_bits = traits::bits;
+  static constexpr std::string_view data_type = "mx_fp";
+  static constexpr std::string_view element_dtype = traits::element_dtype;
 
   using code_type = std::uint8_t;
   struct tensor_params {

@@ -1,6 +1,6 @@
 #pragma once
 // NVFP4 (W4A4) and NVFP4A16 (weight-only), as compressed-tensors writes them
-// (format `nvfp4-pack-quantized`; ../shared/specs.md §2, papers/ct-recipe.md):
+// (format `nvfp4-pack-quantized`; papers/ct-recipe.md):
 //
 //   <m>.weight_packed        U8       [out, in/2]   e2m1 codes, even column in the low nibble
 //   <m>.weight_scale         F8_E4M3  [out, in/16]  block scales, row-major, unswizzled
@@ -30,6 +30,7 @@ struct nvfp4_format {
   static constexpr std::int64_t block_rows = 1;
   static constexpr std::int64_t block_cols = 16;
   static constexpr int element_bits = 4;
+  static constexpr std::string_view data_type = "nv_fp";
 
   using code_type = std::uint8_t;  // e2m1 code: sign << 3 | magnitude index
   struct tensor_params {

@@ -1,13 +1,16 @@
 #pragma once
-// Runtime registry: canonical format name -> type-erased entry points, built from the
-// compile-time lists in list.hpp (for the CLI and for files that name formats). Host-only.
+// Runtime registry: canonical format name -> the format's facts and type-erased entry points,
+// built from compile-time lists (for the CLI and for files that name formats). Host-only.
+// The only place a format is looked up by its name: everything else reads the entry's facts.
 //
 //   const format_entry& f = formats::find("NVFP4");   // throws prismaquant::error if unknown
 //   encoded_weight e = f.encode(view, formats::measure(view));
 //   for (const auto& f : formats::registry()) ...      // all_formats order, then MX rule variants
+//   auto mine = formats::entries_of<format_list<nvfp4, my_format>>();  // any list, user formats too
 #include <prismaquant/formats/encode.hpp>
 #include <prismaquant/formats/list.hpp>
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +22,10 @@ struct format_entry {
   int element_bits;
   std::int64_t block_rows, block_cols;
   bool default_sweep;  // in all_formats (false for the MX rule variants)
+  std::string_view data_type;      // layer_config.json (format.hpp, section 3)
+  std::string_view element_dtype;  // layer_config.json's weight_element_dtype; empty: none
+  source_set accepts;              // sources it may be chosen for
+  source_set lossless_for;         // sources it stores exactly (pass-through)
   std::uint64_t (*storage_bytes)(std::int64_t rows, std::int64_t cols);
   void (*check_shape)(std::int64_t rows, std::int64_t cols, std::string_view where);
   encoded_weight (*encode)(const weight_view& w, const tensor_stats& stats);
@@ -26,6 +33,8 @@ struct format_entry {
   std::vector<float> (*round_trip)(const weight_view& w, const tensor_stats& stats);
   std::vector<tensor_spec> (*layout)(std::int64_t rows, std::int64_t cols);
 
+  int group_size() const noexcept { return block_cols == whole ? -1 : static_cast<int>(block_cols); }
+  bool allows(source_format s) const noexcept { return accepts.contains(s); }
   double bits_per_param(std::int64_t rows, std::int64_t cols) const {
     return 8.0 * static_cast<double>(storage_bytes(rows, cols)) / (static_cast<double>(rows) * static_cast<double>(cols));
   }
@@ -39,12 +48,24 @@ format_entry make_entry(bool default_sweep = true) {
                       F::block_rows,
                       F::block_cols,
                       default_sweep,
+                      data_type_of<F>(),
+                      element_dtype_of<F>(),
+                      accepts_of<F>(),
+                      lossless_for_of<F>(),
                       [](std::int64_t r, std::int64_t c) -> std::uint64_t { return F::storage_bytes(r, c); },
                       [](std::int64_t r, std::int64_t c, std::string_view w) { F::check_shape(r, c, w); },
                       [](const weight_view& w, const tensor_stats& s) { return encode<F>(w, s); },
                       [](const encoded_weight& e, std::string_view w) { return decode<F>(e, w); },
                       [](const weight_view& w, const tensor_stats& s) { return round_trip<F>(w, s); },
                       [](std::int64_t r, std::int64_t c) { return F::layout(r, c, typename F::tensor_params{}); }};
+}
+
+// The entries of a compile-time list, in its order.
+template <class List>
+std::vector<format_entry> entries_of(bool default_sweep = true) {
+  std::vector<format_entry> v;
+  List::for_each([&]<class F>() { v.push_back(make_entry<F>(default_sweep)); });
+  return v;
 }
 
 inline const std::vector<format_entry>& registry() {
@@ -57,19 +78,26 @@ inline const std::vector<format_entry>& registry() {
   return r;
 }
 
-inline const format_entry* find_if_known(std::string_view name) noexcept {
-  for (const auto& f : registry())
+// In a set of entries (an executable's registry, a recipe's list).
+inline const format_entry* find_if_known(std::string_view name, std::span<const format_entry> in) noexcept {
+  for (const auto& f : in)
     if (f.name == name) return &f;
   return nullptr;
 }
-
 // The entry for a canonical name; throws prismaquant::error(where, ...) listing the known names
 // (`where`: the option or file entry that named it).
-inline const format_entry& find(std::string_view name, const std::string& where = "format") {
-  if (const auto* f = find_if_known(name)) return *f;
+inline const format_entry& find(std::string_view name, std::span<const format_entry> in,
+                                const std::string& where = "format") {
+  if (const auto* f = find_if_known(name, in)) return *f;
   std::string known;
-  for (const auto& f : registry()) known += (known.empty() ? "" : ", ") + std::string(f.name);
+  for (const auto& f : in) known += (known.empty() ? "" : ", ") + std::string(f.name);
   throw error(where, "unknown format \"" + std::string(name) + "\" (known: " + known + ")");
+}
+
+// In the built-in registry.
+inline const format_entry* find_if_known(std::string_view name) noexcept { return find_if_known(name, registry()); }
+inline const format_entry& find(std::string_view name, const std::string& where = "format") {
+  return find(name, registry(), where);
 }
 
 }  // namespace prismaquant::formats

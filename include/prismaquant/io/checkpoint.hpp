@@ -2,6 +2,7 @@
 // Reading a checkpoint as HF publishes it: a folder with model.safetensors.index.json and
 // shards, a folder with one model.safetensors, or a single .safetensors file. Shards are
 // opened (mapped and validated) lazily, the first time one of their tensors is asked for.
+#include <prismaquant/io/json.hpp>
 #include <prismaquant/io/safetensors_file.hpp>
 
 #include <nlohmann/json.hpp>
@@ -146,16 +147,7 @@ class checkpoint {
   void load_index(const std::filesystem::path& p) {
     namespace fs = std::filesystem;
     source_ = p.string();
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw error(source_, "cannot open index");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::exception& e) {
-      throw error(source_, std::string("index is not valid JSON: ") + e.what());
-    }
+    const nlohmann::json j = strict_json::read_file(p);
     if (!j.is_object()) throw error(source_, "index is not a JSON object");
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       throw error(source_, "index has no \"weight_map\" object");

@@ -1,5 +1,5 @@
 #pragma once
-// The safetensors header (../shared/specs.md §6, docs/safetensors.md): parsing with strict
+// The safetensors header (docs/safetensors.md): parsing with strict
 // validation, and serialisation. Host only (nlohmann/json).
 //
 // File layout: u64 little-endian N, N bytes of UTF-8 JSON, then the data buffer. The JSON maps

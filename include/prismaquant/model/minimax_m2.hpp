@@ -1,5 +1,6 @@
 #pragma once
-// The MiniMax-M2 / M2.7 profile (model_type "minimax_m2"; ../shared/specs.md §7).
+// The MiniMax-M2 / M2.7 profile (model_type "minimax_m2"; docs/architecture.md
+// "Model profiles" names the sources).
 //
 // Checkpoint naming (the release's): model.layers.N.self_attn.{q,k,v,o}_proj,
 // model.layers.N.block_sparse_moe.{gate, e_score_correction_bias, experts.E.{w1,w2,w3}}.

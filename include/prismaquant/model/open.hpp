@@ -2,6 +2,7 @@
 // Open a checkpoint folder as a model: config.json + safetensors (sharded or not) + the
 // profile's description of it. Host-only.
 #include <prismaquant/io/checkpoint.hpp>
+#include <prismaquant/io/json.hpp>
 #include <prismaquant/model/describe.hpp>
 
 #include <filesystem>
@@ -20,17 +21,9 @@ struct opened_model {
 };
 
 inline nlohmann::json read_config(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw error(file.string(), "cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    auto j = nlohmann::json::parse(ss.str());
-    if (!j.is_object()) throw error(file.string(), "is not a JSON object");
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    throw error(file.string(), std::string("is not valid JSON: ") + e.what());
-  }
+  auto j = strict_json::read_file(file);
+  if (!j.is_object()) throw error(file.string(), "is not a JSON object");
+  return j;
 }
 
 // Maps every shard's header (not its data), checks the index against the shards, and

@@ -18,6 +18,7 @@
 // in that order.
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/formats/source.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -53,16 +54,9 @@ constexpr std::string_view linear_kind_name(linear_kind k) noexcept {
   return "other";
 }
 
-// How the source checkpoint stores a Linear's weight.
-enum class source_format { bf16, fp16, f32, fp8_block128 };
-
-constexpr std::string_view source_format_name(source_format s) noexcept {
-  switch (s) {
-    case source_format::bf16: return "BF16"; case source_format::fp16: return "F16";
-    case source_format::f32: return "F32"; case source_format::fp8_block128: return "FP8_BLOCK128";
-  }
-  return "?";
-}
+// How the source checkpoint stores a Linear's weight (formats/source.hpp).
+using formats::source_format;
+using formats::source_format_name;
 
 struct linear_info {
   std::string name;          // checkpoint module name, e.g. model.layers.0.self_attn.q_proj

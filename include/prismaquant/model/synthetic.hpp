@@ -20,7 +20,7 @@
 namespace prismaquant::model {
 
 struct synthetic_minimax_options {
-  // MiniMax-M2.7's sizes by default (../shared/specs.md §7); shrink them for tests.
+  // MiniMax-M2.7's sizes by default (docs/architecture.md); shrink them for tests.
   int hidden = 3072, layers = 62, heads = 48, kv_heads = 8, head_dim = 128, experts = 256, top_k = 8,
       intermediate = 1536, vocab = 200064;
   float weight_std = 0.02f;         // typical init-scale weights; a few blocks get outliers

@@ -11,11 +11,9 @@ namespace prismaquant::proxy {
 
 struct act_weighted {
   static constexpr std::string_view name = "act_weighted";
-  using needs = error_stats<act_weighted_sse>;
+  using needs = stat::list<stat::fisher, stat::xtx_diag, stat::act_sse>;
   double operator()(const stats::linear_stats& s, std::string_view fmt, const stats::format_cost& c) const {
     require_stats(needs::mask, s, fmt, c, name);
-    if (s.xtx_diag.empty())
-      throw error("linear \"" + s.name + "\"", "proxy act_weighted needs xtx_diag in the stats file");
     double msum = 0.0;
     for (double v : s.xtx_diag) msum += v;
     if (msum <= 0.0 || s.rows_seen <= 0) return 0.0;  // no activation energy: the output error is zero

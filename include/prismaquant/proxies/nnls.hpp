@@ -2,8 +2,10 @@
 // Non-negative least squares, min ‖A x − b‖₂ subject to x ≥ 0, by the active-set method of
 // Lawson & Hanson (Solving Least Squares Problems, 1974, ch. 23) — the algorithm behind
 // scipy.optimize.nnls, against which tests/live/test_nnls_scipy.py checks it live.
-// Small dense problems (gains per format): the inner least squares is a Householder QR.
+// Small dense problems (gains per format): the inner least squares is a Householder QR
+// (core/least_squares.hpp).
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/core/least_squares.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -29,41 +31,7 @@ inline std::vector<double> lstsq_cols(const std::vector<double>& A, std::size_t 
   std::vector<double> R(m * k), y(b);
   for (std::size_t i = 0; i < m; ++i)
     for (std::size_t c = 0; c < k; ++c) R[i * k + c] = A[i * n + cols[c]];
-  const std::size_t steps = std::min(m, k);
-  std::vector<double> v(m);
-  for (std::size_t c = 0; c < steps; ++c) {
-    double norm = 0.0;
-    for (std::size_t i = c; i < m; ++i) norm += R[i * k + c] * R[i * k + c];
-    norm = std::sqrt(norm);
-    if (norm == 0.0) continue;
-    const double alpha = R[c * k + c] > 0 ? -norm : norm;
-    for (std::size_t i = c; i < m; ++i) v[i] = R[i * k + c];
-    v[c] -= alpha;
-    double vnorm2 = 0.0;
-    for (std::size_t i = c; i < m; ++i) vnorm2 += v[i] * v[i];
-    if (vnorm2 == 0.0) continue;
-    for (std::size_t cc = c; cc < k; ++cc) {
-      double d = 0.0;
-      for (std::size_t i = c; i < m; ++i) d += v[i] * R[i * k + cc];
-      d = 2.0 * d / vnorm2;
-      for (std::size_t i = c; i < m; ++i) R[i * k + cc] -= d * v[i];
-    }
-    double d = 0.0;
-    for (std::size_t i = c; i < m; ++i) d += v[i] * y[i];
-    d = 2.0 * d / vnorm2;
-    for (std::size_t i = c; i < m; ++i) y[i] -= d * v[i];
-  }
-  std::vector<double> z(k, 0.0);
-  double rmax = 0.0;
-  for (std::size_t c = 0; c < steps; ++c) rmax = std::max(rmax, std::fabs(R[c * k + c]));
-  const double tiny = rmax * 1e-13 * static_cast<double>(std::max(m, k));
-  for (std::size_t c = steps; c-- > 0;) {
-    if (std::fabs(R[c * k + c]) <= tiny) { z[c] = 0.0; continue; }
-    double s = y[c];
-    for (std::size_t cc = c + 1; cc < k; ++cc) s -= R[c * k + cc] * z[cc];
-    z[c] = s / R[c * k + c];
-  }
-  return z;
+  return prismaquant::detail::householder_lstsq(R, m, k, y, 1e-13);
 }
 
 }  // namespace detail

@@ -8,11 +8,9 @@ namespace prismaquant::proxy {
 
 struct per_row_fisher {
   static constexpr std::string_view name = "per_row_fisher";
-  using needs = error_stats<per_row_sse>;
+  using needs = stat::list<stat::h_row, stat::row_sse>;
   double operator()(const stats::linear_stats& s, std::string_view fmt, const stats::format_cost& c) const {
     require_stats(needs::mask, s, fmt, c, name);
-    if (s.h_row_sum.empty())
-      throw error("linear \"" + s.name + "\"", "proxy per_row_fisher needs per-row H (h_row_sum) in the stats file");
     if (c.sse_row.size() != s.h_row_sum.size())
       throw error("linear \"" + s.name + "\"", "sse_row and h_row lengths differ");
     double acc = 0.0;

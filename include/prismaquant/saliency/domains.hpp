@@ -34,6 +34,17 @@ inline domain_policy domain_policy_by_name(const std::string& n) {
   throw error("--domain-policy", "unknown policy \"" + n + "\" (known: pooled, mean, max, union, intersection)");
 }
 
+inline std::string_view domain_policy_name(domain_policy p) noexcept {
+  switch (p) {
+    case domain_policy::pooled: return "pooled";
+    case domain_policy::mean: return "mean";
+    case domain_policy::max: return "max";
+    case domain_policy::union_: return "union";
+    case domain_policy::intersection: return "intersection";
+  }
+  return "pooled";
+}
+
 struct expert_ranking {
   std::vector<double> score;    // per original expert id: the price basis S_j
   std::vector<int> drop_order;  // expert ids, first dropped first
@@ -45,14 +56,19 @@ struct expert_ranking {
   }
 };
 
+// Every expert's score within one domain (or the pooled accumulators).
+template <saliency_score S>
+std::vector<double> scores(const stats::router_stats& r, const stats::domain_acc& acc, const S& s) {
+  std::vector<double> v(acc.experts.size());
+  for (std::size_t j = 0; j < v.size(); ++j) v[j] = s(expert_view{acc.experts[j], acc, r, static_cast<int>(j)});
+  return v;
+}
+
 // Per domain, per expert scores (domains in name order).
-inline std::vector<std::vector<double>> domain_scores(const stats::router_stats& r, const any_saliency& s) {
+template <saliency_score S>
+std::vector<std::vector<double>> domain_scores(const stats::router_stats& r, const S& s) {
   std::vector<std::vector<double>> out;
-  for (auto& [d, acc] : r.domains) {
-    std::vector<double> v(acc.experts.size());
-    for (std::size_t j = 0; j < v.size(); ++j) v[j] = s(acc.experts[j], acc.total_tokens);
-    out.push_back(std::move(v));
-  }
+  for (auto& [d, acc] : r.domains) out.push_back(scores(r, acc, s));
   return out;
 }
 
@@ -67,14 +83,12 @@ inline std::vector<int> order_by(const std::vector<double>& key, const std::vect
   return o;
 }
 
-inline expert_ranking rank_experts(const stats::router_stats& r, const any_saliency& s,
-                                   domain_policy p = domain_policy::pooled) {
+template <saliency_score S>
+expert_ranking rank_experts(const stats::router_stats& r, const S& s, domain_policy p = domain_policy::pooled) {
   const std::size_t E = static_cast<std::size_t>(r.num_experts);
   expert_ranking out;
   if (p == domain_policy::pooled) {
-    const auto all = r.pooled();
-    out.score.resize(E);
-    for (std::size_t j = 0; j < E; ++j) out.score[j] = s(all.experts[j], all.total_tokens);
+    out.score = scores(r, r.pooled(), s);
     out.drop_order = order_by(out.score, out.score);
     return out;
   }

@@ -11,6 +11,7 @@
 //   reroute_output  Σ_t ‖Δy_t‖² / T                  mean squared change of the layer output
 // They need the probe's re-routing sums (stats file version 2); a file without them is refused.
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/saliency/score.hpp>
 #include <prismaquant/stats/expert_stats.hpp>
 
 #include <algorithm>
@@ -32,25 +33,28 @@ inline double per_token(double v, std::int64_t t) { return t > 0 ? v / static_ca
 
 struct reroute_fisher {
   static constexpr std::string_view name = "reroute_fisher";
-  double operator()(const stats::expert_acc& e, std::int64_t total_tokens) const {
-    detail::require_reroute(e, name);
-    return detail::per_token(0.5 * e.reroute_fisher.value(), total_tokens);
+  using needs = stat::list<stat::reroute>;
+  double operator()(const expert_view& e) const {
+    detail::require_reroute(e.acc, name);
+    return detail::per_token(0.5 * e.acc.reroute_fisher.value(), e.total_tokens());
   }
 };
 
 struct reroute_taylor {
   static constexpr std::string_view name = "reroute_taylor";
-  double operator()(const stats::expert_acc& e, std::int64_t total_tokens) const {
-    detail::require_reroute(e, name);
-    return detail::per_token(std::max(0.0, e.reroute_first.value() + 0.5 * e.reroute_fisher.value()), total_tokens);
+  using needs = stat::list<stat::reroute>;
+  double operator()(const expert_view& e) const {
+    detail::require_reroute(e.acc, name);
+    return detail::per_token(std::max(0.0, e.acc.reroute_first.value() + 0.5 * e.acc.reroute_fisher.value()), e.total_tokens());
   }
 };
 
 struct reroute_output {
   static constexpr std::string_view name = "reroute_output";
-  double operator()(const stats::expert_acc& e, std::int64_t total_tokens) const {
-    detail::require_reroute(e, name);
-    return detail::per_token(e.reroute_sq.value(), total_tokens);
+  using needs = stat::list<stat::reroute>;
+  double operator()(const expert_view& e) const {
+    detail::require_reroute(e.acc, name);
+    return detail::per_token(e.acc.reroute_sq.value(), e.total_tokens());
   }
 };
 

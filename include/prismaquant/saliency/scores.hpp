@@ -15,72 +15,70 @@
 // Re-routing-aware scores (reroute_fisher, reroute_taylor, reroute_output) live in
 // saliency/reroute.hpp and are registered by name here too.
 //
-// A model of the concept: `static constexpr std::string_view name;` and
-// `double operator()(const stats::expert_acc&, std::int64_t total_tokens) const`.
+// A model of the concept:
+//
+//   static constexpr std::string_view name;
+//   using needs = stat::list<stat::reap>;          // what it reads (stats/statistic.hpp)
+//   double operator()(const saliency::expert_view& e) const;
+//
+// expert_view hands over the whole picture of one expert — its accumulators, its domain's
+// (token totals and every other expert's accumulators) and its router's (num_experts, top_k)
+// — so a score may read any field the probe records without a change of signature.
+// An erased score (any_saliency) gives name() and needs() at run time.
 #include <prismaquant/core/config.hpp>
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/core/policy.hpp>
 #include <prismaquant/saliency/reroute.hpp>
+#include <prismaquant/saliency/score.hpp>
 #include <prismaquant/stats/expert_stats.hpp>
+#include <prismaquant/stats/statistic.hpp>
 
 #include <concepts>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace prismaquant::saliency {
 
-template <class S>
-concept saliency_score = requires(const S& s, const stats::expert_acc& e, std::int64_t t) {
-  { S::name } -> std::convertible_to<std::string_view>;
-  { s(e, t) } -> std::convertible_to<double>;
-};
-
-template <class S>
-constexpr bool check_saliency() {
-  static_assert(requires { { S::name } -> std::convertible_to<std::string_view>; },
-                "prismaquant saliency: missing `static constexpr std::string_view name`");
-  static_assert(requires(const S& s, const stats::expert_acc& e, std::int64_t t) { { s(e, t) } -> std::convertible_to<double>; },
-                "prismaquant saliency: missing `double operator()(const stats::expert_acc&, std::int64_t total_tokens) const`");
-  return true;
-}
-
-PQ_HD constexpr double safe_div(double a, double b) noexcept { return b > 0.0 ? a / b : 0.0; }
-
 struct reap {
   static constexpr std::string_view name = "reap";
-  double operator()(const stats::expert_acc& e, std::int64_t) const {
-    return safe_div(e.sum_g_norm.value(), static_cast<double>(e.count));
-  }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return safe_div(e.acc.sum_g_norm.value(), static_cast<double>(e.acc.count)); }
 };
 struct reap_dropout {
   static constexpr std::string_view name = "reap_dropout";
-  double operator()(const stats::expert_acc& e, std::int64_t total_tokens) const {
-    return safe_div(e.sum_g_norm_sq.value(), static_cast<double>(total_tokens));
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const {
+    return safe_div(e.acc.sum_g_norm_sq.value(), static_cast<double>(e.total_tokens()));
   }
 };
 struct frequency {
   static constexpr std::string_view name = "frequency";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return static_cast<double>(e.count); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return static_cast<double>(e.acc.count); }
 };
 struct ean_sum {
   static constexpr std::string_view name = "ean_sum";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return e.sum_norm.value(); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return e.acc.sum_norm.value(); }
 };
 struct ean_mean {
   static constexpr std::string_view name = "ean_mean";
-  double operator()(const stats::expert_acc& e, std::int64_t) const {
-    return safe_div(e.sum_norm.value(), static_cast<double>(e.count));
-  }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return safe_div(e.acc.sum_norm.value(), static_cast<double>(e.acc.count)); }
 };
 struct weighted_frequency {
   static constexpr std::string_view name = "weighted_frequency";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return e.sum_g.value(); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return e.acc.sum_g.value(); }
 };
 struct weighted_ean {
   static constexpr std::string_view name = "weighted_ean";
-  double operator()(const stats::expert_acc& e, std::int64_t) const { return e.sum_g_norm.value(); }
+  using needs = stat::list<stat::reap>;
+  double operator()(const expert_view& e) const { return e.acc.sum_g_norm.value(); }
 };
 
 static_assert(check_saliency<reap>() && check_saliency<reap_dropout>() && check_saliency<frequency>() &&
@@ -88,39 +86,52 @@ static_assert(check_saliency<reap>() && check_saliency<reap_dropout>() && check_
               check_saliency<weighted_ean>());
 static_assert(check_saliency<reroute_fisher>() && check_saliency<reroute_taylor>() && check_saliency<reroute_output>());
 
-// Type-erased, by name (command line).
-struct any_saliency {
-  std::string name;
-  std::function<double(const stats::expert_acc&, std::int64_t)> fn;
-  double operator()(const stats::expert_acc& e, std::int64_t t) const { return fn(e, t); }
+// Erased: any score behind one call, with name() and needs() at run time (a model of the
+// same concept); the built-in scores by name, for the command line.
+class any_saliency {
+ public:
+  template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, any_saliency>)
+  any_saliency(S s)  // implicit: any score converts where an any_saliency is wanted
+      : any_saliency(std::move(s), check_saliency<S>()) {}
+  std::string_view name() const noexcept { return name_; }
+  stat::set needs() const noexcept { return needs_; }
+  double operator()(const expert_view& e) const { return fn_(e); }
+
+ private:
+  template <class S>
+  any_saliency(S s, bool)
+      : name_(policy_name(s)), needs_(policy_needs(s)),
+        fn_([s = std::move(s)](const expert_view& e) { return static_cast<double>(s(e)); }) {}
+  std::string name_;
+  stat::set needs_;
+  std::function<double(const expert_view&)> fn_;
 };
+static_assert(saliency_score<any_saliency>);
 
 template <saliency_score S>
 any_saliency erase(S s) {
-  return any_saliency{std::string(S::name), [s](const stats::expert_acc& e, std::int64_t t) { return s(e, t); }};
+  return any_saliency(std::move(s));
+}
+
+using builtin_scores = std::tuple<reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean,
+                                  reroute_fisher, reroute_taylor, reroute_output>;
+
+inline std::vector<any_saliency> builtin_saliency_list() {
+  return std::apply([](auto... s) { return std::vector<any_saliency>{any_saliency(s)...}; }, builtin_scores{});
 }
 
 inline std::vector<std::string> saliency_names() {
-  return {"reap", "reap_dropout", "frequency", "ean_sum", "ean_mean", "weighted_frequency", "weighted_ean"};
+  std::vector<std::string> v;
+  for (const auto& s : builtin_saliency_list()) v.emplace_back(s.name());
+  return v;
 }
+
 // The scores that need the probe's re-routing sums (saliency/reroute.hpp).
 inline std::vector<std::string> reroute_saliency_names() { return {"reroute_fisher", "reroute_taylor", "reroute_output"}; }
 
 inline any_saliency saliency_by_name(const std::string& n) {
-  if (n == "reap") return erase(reap{});
-  if (n == "reap_dropout") return erase(reap_dropout{});
-  if (n == "frequency") return erase(frequency{});
-  if (n == "ean_sum") return erase(ean_sum{});
-  if (n == "ean_mean") return erase(ean_mean{});
-  if (n == "weighted_frequency") return erase(weighted_frequency{});
-  if (n == "weighted_ean") return erase(weighted_ean{});
-  if (n == "reroute_fisher") return erase(reroute_fisher{});
-  if (n == "reroute_taylor") return erase(reroute_taylor{});
-  if (n == "reroute_output") return erase(reroute_output{});
-  std::string all;
-  for (auto& x : saliency_names()) all += (all.empty() ? "" : ", ") + x;
-  for (auto& x : reroute_saliency_names()) all += ", " + x;
-  throw error("--saliency", "unknown saliency \"" + n + "\" (known: " + all + ")");
+  return find_policy(builtin_saliency_list(), n, "--saliency", "saliency");
 }
 
 }  // namespace prismaquant::saliency

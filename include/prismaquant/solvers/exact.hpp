@@ -16,8 +16,9 @@
 //     v + Σ_remaining min_j(d_j + λ b_j) − λ·(capacity left) maximised over Λ.
 //  Every pruned state, removed choice and the final states leave a certified lower bound;
 //  when the search completes the incumbent is optimal (up to floating-point rounding of the
-//  sums, ~1e-15 relative). Past max_states or the time limit it stops with status "feasible"
-//  and the minimum of those bounds.
+//  sums, ~1e-15 relative). Past max_states (a deterministic work limit) it stops with status
+//  "feasible" and the minimum of those bounds; an optional wall-clock limit (time_limit_s > 0,
+//  off by default) does the same, at the price of answers that depend on the machine's speed.
 #include <prismaquant/solvers/flat.hpp>
 #include <prismaquant/solvers/hull.hpp>
 #include <prismaquant/solvers/options.hpp>
@@ -233,8 +234,12 @@ inline core_result search_core(const core_problem& cp0, const std::vector<double
 // Exact solve from a prepared convex form (reuse it across the targets of a sweep).
 inline solution solve_exact_prepared(const flat_problem& f, const convex_form& cf, std::int64_t budget,
                                      const solve_options& o) {
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(o.time_limit_s));
+  // No deadline by default: the work limit (max_states) alone makes the answer independent of
+  // the machine's speed. A positive time_limit_s trades that for a bounded wall time.
+  const auto deadline = o.time_limit_s > 0.0
+                            ? std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                     std::chrono::duration<double>(o.time_limit_s))
+                            : std::chrono::steady_clock::time_point::max();
   const std::size_t n = cf.items();
   const std::int64_t cap = budget - cf.base_bytes();
   const std::size_t brk = cf.lp_break(cap);
@@ -260,7 +265,7 @@ inline solution solve_exact_prepared(const flat_problem& f, const convex_form& c
     detail::improve_moves(cf, inc, cap - used);
   }
   auto value_of = [&](const std::vector<int>& ep) {
-    detail::ksum s;
+    exact_sum s;
     for (std::size_t i = 0; i < n; ++i) s.add(cf.ed(cf.eoff(i) + ep[i]));
     return s.value();
   };
@@ -272,7 +277,7 @@ inline solution solve_exact_prepared(const flat_problem& f, const convex_form& c
   const double lam_star = cf.lp_lambda(brk);
   std::vector<double> g(nl);
   {
-    std::vector<detail::ksum> gs(nl);
+    std::vector<exact_sum> gs(nl);
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t l = 0; l < nl; ++l) gs[l].add(cf.item_min(i, lam[l]));
     for (std::size_t l = 0; l < nl; ++l) g[l] = gs[l].value() - lam[l] * static_cast<double>(cap);
@@ -300,7 +305,7 @@ inline solution solve_exact_prepared(const flat_problem& f, const convex_form& c
   // cutoff are removed, items left with one choice are fixed.
   detail::core_problem core;
   std::vector<int> fixed(n, -1);
-  detail::ksum dF;
+  exact_sum dF;
   std::int64_t bF = 0;
   std::vector<double> mins(nl);
   std::vector<std::int64_t> elig;
@@ -380,7 +385,7 @@ inline solution solve_exact_prepared(const flat_problem& f, const convex_form& c
         small.add_choice(core.cb[q], core.cd[q], core.lbv[q], core.cp[q]);
       }
     }
-    detail::ksum d1;
+    exact_sum d1;
     std::int64_t b1 = 0;
     for (std::size_t i = 0; i < n; ++i) {
       if (in[i]) continue;
@@ -407,7 +412,7 @@ inline solution solve_exact_prepared(const flat_problem& f, const convex_form& c
     }
     // Phase 2's reduction: drop the choices the better incumbent rules out.
     detail::core_problem red;
-    detail::ksum d2;
+    exact_sum d2;
     d2.add(core.dfix);
     std::int64_t b2 = budget - core.cap;
     for (std::size_t c = 0; c < core.size(); ++c) {

@@ -2,8 +2,11 @@
 // Structure-of-arrays form of a problem: what the solvers actually read. Building a
 // million-item problem as `problem` (strings, nested vectors) costs far more memory and
 // time than solving it, so benchmarks and the allocator may fill this form directly.
-// Also: validation, the infeasible-budget error, and exact evaluation of a choice.
+// Also: validation, the infeasible-budget error, and exact evaluation of a choice (Δloss
+// totals over 10^5..10^6 terms spanning many orders of magnitude are exact sums,
+// core/exact_sum.hpp: the certified bounds and gaps are only as good as these sums).
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/core/exact_sum.hpp>
 #include <prismaquant/solvers/problem.hpp>
 
 #include <cmath>
@@ -56,19 +59,6 @@ inline flat_problem flatten(const problem& p) {
 }
 
 namespace detail {
-// Neumaier-compensated sum: Δloss totals over 10^5..10^6 terms spanning many orders of
-// magnitude; the certified bounds and gaps are only as good as these sums.
-struct ksum {
-  double s = 0.0, c = 0.0;
-  void add(double x) noexcept {
-    double t = s + x;
-    if (std::fabs(s) >= std::fabs(x)) c += (s - t) + x;
-    else c += (x - t) + s;
-    s = t;
-  }
-  double value() const noexcept { return s + c; }
-};
-
 inline std::string item_where(std::size_t i) { return "item " + std::to_string(i); }
 }  // namespace detail
 
@@ -145,7 +135,7 @@ struct evaluation {
 
 inline evaluation evaluate(const flat_problem& f, const std::vector<int>& choice) {
   evaluation e;
-  detail::ksum s;
+  exact_sum s;
   for (std::size_t i = 0; i < f.items(); ++i) {
     auto k = f.offset[i] + choice[i];
     e.bytes += f.bytes[k];

@@ -73,7 +73,7 @@ class convex_form {
   }
   // g(λ) at capacity `cap` above base_bytes: a certified lower bound for every λ ≥ 0.
   double lagrangian(double lambda, std::int64_t cap) const noexcept {
-    detail::ksum s;
+    exact_sum s;
     for (std::size_t i = 0; i < items(); ++i) s.add(item_min(i, lambda));
     s.add(-lambda * static_cast<double>(cap));
     return s.value();

@@ -10,8 +10,9 @@ struct solve_options {
   // exact: DP states (summed over the core) before it stops and returns status "feasible"
   // with the honest bound it has.
   std::int64_t max_states = 20'000'000;
-  // exact: wall-clock limit of the completion search, seconds.
-  double time_limit_s = 30.0;
+  // exact: wall-clock limit of the completion search, seconds; 0 = none (the default, so the
+  // answer depends only on the problem and max_states, never on the machine's speed).
+  double time_limit_s = 0.0;
   // exact: size of the heuristic first pass (the most ambiguous core items re-optimised with
   // the rest held at the incumbent) that runs when the core is larger than half of it.
   std::int64_t phase1_items = 192;

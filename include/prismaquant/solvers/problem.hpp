@@ -13,7 +13,7 @@ struct candidate {
   std::string fmt;                        // canonical format name (or a joint label)
   std::int64_t memory_bytes = 0;          // exact storage bytes of this choice
   double dloss = 0.0;                     // predicted Δloss of this choice
-  std::vector<int> pruned_expert_ids;     // MoE joint candidates: experts this choice drops
+  std::vector<int> pruned_expert_ids{};   // MoE joint candidates: experts this choice drops
 };
 
 struct item {

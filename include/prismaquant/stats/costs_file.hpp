@@ -11,7 +11,7 @@
 //   act_sse      Σ_{r,j} m_j·E_rj², m_j = xtx_diag[j]/rows_seen of the stats file, i.e. the
 //                diagonal approximation of E_x‖E x‖² (optional; activation-weighted proxy)
 #include <prismaquant/core/error.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/stats/document.hpp>
 
 #include <cmath>
 #include <cstdint>

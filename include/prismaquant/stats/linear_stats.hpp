@@ -1,5 +1,5 @@
 #pragma once
-// Per-Linear statistics from the calibration probe (../shared/specs.md §8 "Probe").
+// Per-Linear statistics from the calibration probe (docs/file-formats.md "Stats file").
 //
 //   H_trace = fisher_sum / rows_seen, fisher_sum = Σ_batches ‖G_b‖_F², G_b = Σ_t δ_t x_tᵀ
 //   (the reference's per-batch empirical Fisher; with one batch it is exactly ‖G‖²/n_rows).

@@ -11,7 +11,11 @@
 //
 // `stat::list<...>::only<stage>` keeps one stage's part, so a recipe derives the cost
 // request and the probe request from its proxy's and saliency's needs.
+//
+// At run time (erased policies, the command line) a set of statistics is a `stat::set`, one
+// bit per statistic (`list<...>::mask`). Plain C++: the cost kernels and the probe include it.
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -19,58 +23,74 @@ namespace prismaquant::stat {
 
 enum class stage { cost, probe_linear, probe_router };
 
+// One number per statistic, for stat::set (the order of the tags below).
+enum class id : std::uint8_t { sse, row_sse, act_sse, max_abs, fisher, fisher_token, h_row, xtx_diag, input_amax,
+                               xtx, reap, reroute };
+
 // ---- computed by the cost pass, per Linear and format ----
 struct sse {         // Σ (w − ŵ)² over the tensor
   static constexpr stage of = stage::cost;
+  static constexpr id key = id::sse;
   static constexpr std::string_view name = "sse";
 };
 struct row_sse {     // Σ_j (w_ij − ŵ_ij)² per output row i
   static constexpr stage of = stage::cost;
+  static constexpr id key = id::row_sse;
   static constexpr std::string_view name = "sse_row";
 };
 struct act_sse {     // Σ_ij m_j (w_ij − ŵ_ij)², m_j = E[x_j²] (needs the probe's xtx_diag)
   static constexpr stage of = stage::cost;
+  static constexpr id key = id::act_sse;
   static constexpr std::string_view name = "act_sse";
 };
 struct max_abs {     // max |w − ŵ|
   static constexpr stage of = stage::cost;
+  static constexpr id key = id::max_abs;
   static constexpr std::string_view name = "max_abs_err";
 };
 
 // ---- computed by the probe, per Linear ----
 struct fisher {        // fisher_sum = Σ_b ‖G_b‖_F², G_b = Σ_{t∈b} δ_t x_tᵀ; and rows_seen
   static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::fisher;
   static constexpr std::string_view name = "fisher_sum";
 };
 struct fisher_token {  // Σ_t ‖δ_t‖²·‖x_t‖²
   static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::fisher_token;
   static constexpr std::string_view name = "fisher_token_sum";
 };
 struct h_row {         // Σ_b ‖G_b[r,:]‖² per output row r
   static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::h_row;
   static constexpr std::string_view name = "h_row_sum";
 };
 struct xtx_diag {      // Σ_t x_tj² per input column j
   static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::xtx_diag;
   static constexpr std::string_view name = "xtx_diag";
 };
 struct input_amax {    // max_t,j |x_tj| (NVFP4 activation global scales)
   static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::input_amax;
   static constexpr std::string_view name = "input_amax";
 };
 struct xtx {           // the full Σ_t x_t x_tᵀ (GPTQ's Hessian); never written to a stats file
   static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::xtx;
   static constexpr std::string_view name = "xtx";
 };
 
 // ---- computed by the probe, per router, expert and calibration domain ----
 struct reap {     // count, Σg, Σ‖f‖, Σ‖f‖², Σg‖f‖, Σg‖f‖², max g‖f‖, total_tokens
   static constexpr stage of = stage::probe_router;
+  static constexpr id key = id::reap;
   static constexpr std::string_view name = "reap";
 };
 struct reroute {  // reroute_fisher, reroute_first, reroute_sq (the MoE output change when
                   // the expert is excluded and the router picks the next one)
   static constexpr stage of = stage::probe_router;
+  static constexpr id key = id::reroute;
   static constexpr std::string_view name = "reroute";
 };
 
@@ -78,6 +98,24 @@ template <class S>
 concept statistic = requires {
   { S::of } -> std::convertible_to<stage>;
   { S::name } -> std::convertible_to<std::string_view>;
+  { S::key } -> std::convertible_to<id>;
+};
+
+// A set of statistics at run time.
+struct set {
+  std::uint32_t bits = 0;
+  static constexpr std::uint32_t bit(id i) noexcept { return 1u << static_cast<unsigned>(i); }
+  constexpr bool contains(id i) const noexcept { return (bits & bit(i)) != 0; }
+  template <statistic S>
+  constexpr bool contains() const noexcept { return contains(S::key); }
+  constexpr bool empty() const noexcept { return bits == 0; }
+  constexpr set operator|(set o) const noexcept { return {bits | o.bits}; }
+  constexpr set operator&(set o) const noexcept { return {bits & o.bits}; }
+  constexpr bool operator==(const set&) const = default;
+  // The statistics of this set that one stage computes.
+  constexpr set only(stage st) const noexcept;
+  // Their names, comma separated ("sse, sse_row"), for messages.
+  std::string names() const;
 };
 
 template <statistic... S>
@@ -115,6 +153,7 @@ struct list {
   template <class T>
   static constexpr bool contains = (std::is_same_v<T, S> || ...);
   static constexpr std::size_t size = sizeof...(S);
+  static constexpr set mask{(0u | ... | set::bit(S::key))};
   // The statistics one stage computes.
   template <stage St>
   using only = typename detail::fold_stage<St, list<>, S...>::type;
@@ -138,5 +177,24 @@ template <class T>
 struct is_list : std::false_type {};
 template <class... S>
 struct is_list<list<S...>> : std::true_type {};
+
+// Every statistic, in id order.
+using all = list<sse, row_sse, act_sse, max_abs, fisher, fisher_token, h_row, xtx_diag, input_amax, xtx, reap, reroute>;
+
+constexpr set set::only(stage st) const noexcept {
+  set out;
+  all::for_each([&](auto s) {
+    if (decltype(s)::of == st && contains(decltype(s)::key)) out.bits |= bit(decltype(s)::key);
+  });
+  return out;
+}
+
+inline std::string set::names() const {
+  std::string out;
+  all::for_each([&](auto s) {
+    if (contains(decltype(s)::key)) out += (out.empty() ? "" : ", ") + std::string(decltype(s)::name);
+  });
+  return out;
+}
 
 }  // namespace prismaquant::stat

@@ -5,7 +5,7 @@
 // remainders of the vectors (shard files) and the probe's settings; version 1 files still read.
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/error.hpp>
-#include <prismaquant/stats/detail/json_util.hpp>
+#include <prismaquant/stats/document.hpp>
 #include <prismaquant/stats/expert_stats.hpp>
 #include <prismaquant/stats/linear_stats.hpp>
 
@@ -153,8 +153,8 @@ inline model_stats read_stats(const std::filesystem::path& path) {
       const ctx cr = c.sub("routers[\"" + name + "\"]");
       router_stats r;
       r.name = name;
-      r.num_experts = static_cast<int>(int_in_range(need(e, "num_experts", cr), "num_experts", cr, 1, max_experts));
-      r.top_k = static_cast<int>(int_in_range(need(e, "top_k", cr), "top_k", cr, 1, r.num_experts));
+      r.num_experts = static_cast<int>(int_in(need(e, "num_experts", cr), "num_experts", cr, 1, max_experts));
+      r.top_k = static_cast<int>(int_in(need(e, "top_k", cr), "top_k", cr, 1, r.num_experts));
       r.experts_prefix = string_field(need(e, "experts_prefix", cr), "experts_prefix", cr);
       const json& D = need(e, "domains", cr);
       if (!D.is_object() || D.empty()) cr.fail("\"domains\" must be a non-empty object");

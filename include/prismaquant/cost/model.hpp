@@ -1,0 +1,192 @@
+#pragma once
+// The cost pass over a whole checkpoint: every Linear its model description lists, read once
+// from the memory-mapped shards (FP8-block sources dequantized in float32 on the fly), fused
+// siblings (the description's fused groups: q/k/v, an expert's w1/w3) measured as one job
+// group so they share NVFP4's global scale, every format of the pass measured in that one
+// read. A shard's mapping is released as soon as no remaining Linear needs it.
+//
+//   auto r = pq::cost::measure_model(m, formats, [](auto jobs, bool act) { return pass(jobs, act); }, o);
+//   pq::stats::write_costs("costs.json", r.costs);
+//
+// `pass` is any compiled cost pass (cost::evaluate<List, Req>, a cli::cost_pass); a format is
+// recorded for a Linear only where it accepts the Linear's source and can store its shape.
+#include <prismaquant/cost/result.hpp>
+#include <prismaquant/formats/registry.hpp>
+#include <prismaquant/io/finite.hpp>
+#include <prismaquant/model/open.hpp>
+#include <prismaquant/stats/costs_file.hpp>
+#include <prismaquant/stats/stats_file.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace prismaquant::cost {
+
+struct model_options {
+  bool row_sse = false;                        // record per-row SSE (stat::row_sse)
+  bool act_sse = false;                        // record act_sse (stat::act_sse): needs `stats`
+  const stats::model_stats* stats = nullptr;   // xtx_diag per Linear, for act_sse
+  std::string stats_where = "stats";           // names the stats in messages
+  bool progress = false;                       // a progress line on stderr
+};
+
+struct model_report {
+  stats::model_costs costs;
+  std::size_t linears = 0;
+  double params = 0, source_bytes = 0;  // weights read (as stored)
+  double seconds = 0, compute_seconds = 0;  // whole run; the fused pass alone
+};
+
+namespace detail {
+
+// One Linear's weight as the cost pass reads it. Scales (and, rarely, a misaligned weight)
+// are copied so that float/uint16 loads are aligned; the weight itself is used in place.
+struct loaded_weight {
+  formats::weight_view view;
+  std::vector<float> scale_inv;
+  std::vector<std::byte> realigned;
+  std::string name;
+};
+
+inline void load_weight(const checkpoint& ck, const model::linear_info& l, loaded_weight& out) {
+  out.name = l.name + ".weight";
+  const auto t = ck.tensor(out.name);
+  const void* data = t.bytes.data();
+  const std::size_t align = static_cast<std::size_t>(std::max(1, dtype_bits(t.type) / 8));
+  if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
+    out.realigned.assign(t.bytes.begin(), t.bytes.end());
+    data = out.realigned.data();
+  }
+  const float* scales = nullptr;
+  if (t.type == dtype::F8_E4M3) {
+    const auto s = ck.tensor(l.name + ".weight_scale_inv");
+    require_finite(s);  // a NaN block scale would poison every error of its block
+    if (s.type == dtype::F32) {
+      out.scale_inv = s.to_vector<float>();
+    } else if (s.type == dtype::BF16) {
+      const auto raw = s.to_vector<std::uint16_t>();
+      out.scale_inv.resize(raw.size());
+      for (std::size_t i = 0; i < raw.size(); ++i) out.scale_inv[i] = bf16::from_bits(raw[i]).to_float();
+    } else {
+      throw error(l.name + ".weight_scale_inv", "dtype must be F32 or BF16");
+    }
+    scales = out.scale_inv.data();
+  }
+  out.view = formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
+}
+
+}  // namespace detail
+
+template <class Pass>
+model_report measure_model(model::opened_model& m, std::span<const formats::format_entry> wanted, Pass&& pass,
+                           const model_options& o = {}) {
+  namespace pq = prismaquant;
+  const auto& d = m.description;
+  if (d.linears.empty()) throw pq::error(m.dir.string(), "the model profile found no Linear layers");
+  const bool row_sse = o.row_sse, with_act = o.act_sse, quiet = !o.progress;
+  if (with_act && !o.stats) throw pq::error("cost", "act_sse needs the Linears' xtx_diag: give the stats");
+  const std::string& stats_path = o.stats_where;
+  const pq::stats::model_stats* st = o.stats;
+  auto act_of = [&](const pq::model::linear_info& l) -> std::vector<float> {
+    if (!with_act) return {};
+    auto it = st->linears.find(l.name);
+    if (it == st->linears.end()) throw pq::error(stats_path, "no statistics for Linear \"" + l.name + "\"");
+    const auto& s = it->second;
+    if (s.in_features != l.in_features || s.out_features != l.out_features)
+      throw pq::error(stats_path, "Linear \"" + l.name + "\" has a different shape than the checkpoint");
+    if (s.xtx_diag.empty())
+      throw pq::error(stats_path, "Linear \"" + l.name + "\" has no xtx_diag (needed for act_sse)");
+    std::vector<float> a(static_cast<std::size_t>(l.in_features));
+    for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
+    return a;
+  };
+
+  for (const auto& l : d.linears) (void)act_of(l);  // the stats cover every Linear: checked before the pass
+
+  // Work units: fused groups, then every Linear in no group, in description order.
+  std::vector<std::vector<int>> units;
+  std::vector<bool> grouped(d.linears.size(), false);
+  for (const auto& g : d.fused_groups) {
+    units.push_back(g);
+    for (int i : g) grouped[i] = true;
+  }
+  for (std::size_t i = 0; i < d.linears.size(); ++i)
+    if (!grouped[i]) units.push_back({static_cast<int>(i)});
+  std::sort(units.begin(), units.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
+  std::map<std::string, int> pending;  // shard path -> Linears still to read from it
+  for (const auto& l : d.linears) ++pending[m.weights->file_of(l.name + ".weight").string()];
+
+  pq::stats::model_costs costs;
+  const auto t0 = std::chrono::steady_clock::now();
+  double source_bytes = 0, params = 0, compute_seconds = 0;
+  std::size_t done = 0;
+  auto last_print = t0;
+  for (const auto& unit : units) {
+    std::vector<detail::loaded_weight> ws(unit.size());
+    std::vector<std::vector<float>> acts(unit.size());
+    for (std::size_t k = 0; k < unit.size(); ++k) {
+      detail::load_weight(*m.weights, d.linears[unit[k]], ws[k]);
+      acts[k] = act_of(d.linears[unit[k]]);
+    }
+    std::vector<pq::formats::weight_view> views;
+    for (auto& w : ws) views.push_back(w.view);
+    const auto c0 = std::chrono::steady_clock::now();
+    // One group: the siblings share NVFP4's global scale, from the pass's own pre-pass.
+    std::vector<job> jobs;
+    for (std::size_t k = 0; k < unit.size(); ++k)
+      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, 0});
+    const std::vector<tensor_cost> res = pass(std::span<const job>(jobs), with_act);
+    compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+
+    for (std::size_t k = 0; k < unit.size(); ++k) {
+      const auto& l = d.linears[unit[k]];
+      pq::stats::linear_costs lc;
+      lc.name = l.name;
+      lc.out_features = l.out_features;
+      lc.in_features = l.in_features;
+      for (const auto& entry : wanted) {
+        const std::string f(entry.name);
+        if (!entry.allows(l.source)) continue;  // e.g. FP8_SOURCE: FP8 128x128-block sources only
+        try {
+          entry.check_shape(l.out_features, l.in_features, l.name);
+        } catch (const pq::error&) {
+          continue;  // this format cannot store this shape: no candidate
+        }
+        const auto& r = res[k][f];
+        pq::stats::format_cost fc;
+        fc.bytes = static_cast<std::int64_t>(entry.storage_bytes(l.out_features, l.in_features));
+        fc.n = r.elements;
+        fc.sse = r.sse;
+        fc.max_abs_err = r.max_abs;
+        if (row_sse) fc.sse_row = r.row_sse;
+        if (with_act) fc.act_sse = r.act_sse;
+        lc.formats.emplace(f, std::move(fc));
+      }
+      if (lc.formats.empty()) throw pq::error(l.name, "none of the requested formats can store this Linear's shape");
+      costs.linears.emplace(l.name, std::move(lc));
+      source_bytes += static_cast<double>(ws[k].view.size()) * pq::dtype_bits(ws[k].view.type) / 8.0;
+      params += static_cast<double>(ws[k].view.size());
+      const std::string shard = m.weights->file_of(l.name + ".weight").string();
+      if (--pending[shard] == 0) m.weights->release(shard);
+      ++done;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == d.linears.size())) {
+      last_print = now;
+      const double s = std::chrono::duration<double>(now - t0).count();
+      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, d.linears.size(),
+                   source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet) std::fprintf(stderr, "\n");
+  return {std::move(costs), done, params, source_bytes, secs, compute_seconds};
+}
+
+}  // namespace prismaquant::cost
