@@ -1,6 +1,6 @@
 #pragma once
 // The BLAS/LAPACK routines prismaquant uses, from OpenBLAS (Debian `libopenblas-dev`; link
-// `prismaquant::linalg`). Overloaded on float/double so templated code picks the precision.
+// `prismaquant::blas`). Overloaded on float/double so templated code picks the precision.
 // Matrices are row-major here; LAPACK is column-major, so the wrappers say which triangle
 // they touch in row-major terms. Host-only.
 #include <cblas.h>
