@@ -5,6 +5,8 @@
 // chosen point). All written atomically and deterministically.
 #include <prismaquant/allocate/allocate.hpp>
 #include <prismaquant/allocate/kneedle.hpp>
+#include <prismaquant/allocate/layer_config.hpp>
+#include <prismaquant/io/atomic_file.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/stats/detail/json_util.hpp>
 
@@ -28,53 +30,16 @@ inline std::string num(double v) {
   return s;
 }
 
-// The reference's AutoRound-style entry for a canonical format name.
-inline nlohmann::json layer_config_entry(const std::string& fmt) {
-  using nlohmann::json;
-  auto e = [&](int bits, int gs, const char* dt) { return json{{"bits", bits}, {"group_size", gs}, {"data_type", dt}, {"fmt", fmt}}; };
-  if (fmt == "NVFP4" || fmt == "NVFP4A16") return e(4, 16, "nv_fp");
-  if (fmt == "MXFP4") return e(4, 32, "mx_fp");
-  if (fmt == "MXFP8_E4M3") return e(8, 32, "mx_fp");
-  if (fmt == "MXFP8_E5M2") { auto j = e(8, 32, "mx_fp"); j["weight_element_dtype"] = "fp8_e5m2"; return j; }
-  if (fmt == "FP8_SOURCE") return e(8, 128, "fp8_e4m3");
-  if (fmt == "FP8_E4M3") return e(8, -1, "fp8_e4m3");
-  if (fmt == "BF16") return e(16, -1, "float");
-  if (const auto* f = formats::find_if_known(fmt))
-    return e(f->element_bits, f->block_cols > 0 ? static_cast<int>(f->block_cols) : -1, "prismaquant");
-  return e(0, -1, "prismaquant");
-}
-
 inline void write_layer_config(const std::filesystem::path& path, const allocation_result& r) {
-  nlohmann::json j = nlohmann::json::object();
-  for (auto& [m, fmt] : r.layer_formats) j[m] = layer_config_entry(fmt);
-  stats::detail::atomic_write(path, j.dump(1) + "\n");
-}
-
-inline std::filesystem::path prune_manifest_path(const std::filesystem::path& layer_config) {
-  auto p = layer_config;
-  p += ".prune.json";
-  return p;
+  write_file_atomic(path, layer_config_text(r.layer_formats));
 }
 
 // Keyed by router; `num_experts` per router from the stats.
 inline void write_prune_manifest(const std::filesystem::path& path, const allocation_result& r,
                                  const stats::model_stats& st) {
-  nlohmann::json j = nlohmann::json::object();
-  for (auto& [router, dropped] : r.pruned) {
-    const int E = st.routers.at(router).num_experts;
-    std::vector<int> kept;
-    std::set<int> d(dropped.begin(), dropped.end());
-    for (int e = 0; e < E; ++e)
-      if (!d.count(e)) kept.push_back(e);
-    nlohmann::json o2n = nlohmann::json::object();
-    for (std::size_t i = 0; i < kept.size(); ++i) o2n[std::to_string(kept[i])] = static_cast<int>(i);
-    j[router] = {{"num_experts_orig", E},
-                 {"num_experts_kept", static_cast<int>(kept.size())},
-                 {"pruned_expert_ids", dropped},
-                 {"kept_expert_ids", kept},
-                 {"orig_to_new_eid", o2n}};
-  }
-  stats::detail::atomic_write(path, j.dump(1) + "\n");
+  std::map<std::string, std::pair<int, std::vector<int>>> d;
+  for (auto& [router, dropped] : r.pruned) d[router] = {st.routers.at(router).num_experts, dropped};
+  write_file_atomic(path, prune_manifest_text(d));
 }
 
 inline std::vector<std::string> formats_in(const std::vector<allocation_result>& rows, const candidate_builder& b) {

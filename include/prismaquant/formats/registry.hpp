@@ -63,12 +63,13 @@ inline const format_entry* find_if_known(std::string_view name) noexcept {
   return nullptr;
 }
 
-// The entry for a canonical name; throws prismaquant::error("format", ...) listing the known names.
-inline const format_entry& find(std::string_view name) {
+// The entry for a canonical name; throws prismaquant::error(where, ...) listing the known names
+// (`where`: the option or file entry that named it).
+inline const format_entry& find(std::string_view name, const std::string& where = "format") {
   if (const auto* f = find_if_known(name)) return *f;
   std::string known;
   for (const auto& f : registry()) known += (known.empty() ? "" : ", ") + std::string(f.name);
-  throw error("format", "unknown format \"" + std::string(name) + "\" (known: " + known + ")");
+  throw error(where, "unknown format \"" + std::string(name) + "\" (known: " + known + ")");
 }
 
 }  // namespace prismaquant::formats
