@@ -7,9 +7,11 @@ NVFP4 experts load with weight_global_scale dropped (no error, weights ~1e4x too
 FP8-block and MXFP8 experts fail to load, and it applies ONE scheme to all experts of the
 model. This helper:
   1. loads everything but the experts through the stock path
-     (`from_pretrained(dir, quantization_config=CompressedTensorsConfig(dequantize=True))`,
-     with the expert config_groups removed from the quantization_config it sees, so CT's own
-     decompression handles attention and nothing touches the experts);
+     (`from_pretrained(dir, quantization_config=CompressedTensorsConfig(dequantize=True))`)
+     from a temporary folder holding the checkpoint's non-expert tensors, byte for byte, and
+     its config.json with the expert config_groups removed: CT's own decompression handles
+     attention, and transformers' expert conversion (which fails on FP8-block / MXFP8 experts
+     even when no config group targets them, because it keys on `weight_scale`) never runs;
   2. decompresses each expert Linear with compressed-tensors' own compressor for ITS scheme
      (`BaseCompressor.get_value_from_registry(format).decompress(state_dict, scheme)`, the
      scheme taken from the config_groups target that matches the expert's vLLM name, first
@@ -26,6 +28,7 @@ decompresses it (for checking against prismaquant's own dequantization).
 import copy
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import torch
@@ -90,28 +93,30 @@ def expert_weights(d, tensors=None):
 
 
 def load(d, threads=None):
-    from transformers import AutoConfig, CompressedTensorsConfig, MiniMaxM2ForCausalLM
+    from safetensors.torch import save_file
+    from transformers import CompressedTensorsConfig, MiniMaxM2ForCausalLM
     if threads:
         torch.set_num_threads(threads)
     d = Path(d)
-    cfg = AutoConfig.from_pretrained(d)
-    qc = copy.deepcopy(json.loads((d / "config.json").read_text())["quantization_config"])
+    cfg = json.loads((d / "config.json").read_text())
+    qc = cfg["quantization_config"]
     # experts are ours: drop their targets (a group left without targets is dropped)
     for name in list(qc["config_groups"]):
         g = qc["config_groups"][name]
         g["targets"] = [t for t in g["targets"] if "experts" not in t]
         if not g["targets"]:
             del qc["config_groups"][name]
-    if qc["config_groups"]:
-        cfg.quantization_config = qc
-        model = MiniMaxM2ForCausalLM.from_pretrained(
-            d, config=cfg, quantization_config=CompressedTensorsConfig(dequantize=True), dtype=torch.float32)
-    else:
-        del cfg.quantization_config
-        model = MiniMaxM2ForCausalLM.from_pretrained(d, config=cfg, dtype=torch.float32)
+    tensors = _tensors(d)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_file({k: v for k, v in tensors.items() if not EXPERT_RE.match(k)}, str(Path(tmp) / "model.safetensors"),
+                  metadata={"format": "pt"})
+        if not qc["config_groups"]:
+            del cfg["quantization_config"]
+        (Path(tmp) / "config.json").write_text(json.dumps(cfg))
+        kw = {"quantization_config": CompressedTensorsConfig(dequantize=True)} if qc["config_groups"] else {}
+        model = MiniMaxM2ForCausalLM.from_pretrained(tmp, dtype=torch.float32, **kw)
     model = model.float().eval()
     model.set_experts_implementation("eager")
-    tensors = _tensors(d)
     ew = expert_weights(d, tensors)
     with torch.no_grad():
         for m, wt in ew.items():
