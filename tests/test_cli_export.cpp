@@ -120,9 +120,9 @@ TEST_CASE("export: config.json, pruning, router and bias, FP8_SOURCE pass-throug
   for (int l = 0; l < 4; ++l)
     CHECK(std::find(qc["ignore"].begin(), qc["ignore"].end(), "model.layers." + std::to_string(l) + ".mlp.gate") !=
           qc["ignore"].end());
-  CHECK(qc["config_groups"]["MXFP8A16"]["weights"]["scale_dtype"] == "torch.uint8");
-  CHECK(qc["config_groups"]["FP8_BLOCK_A16"]["weights"]["block_structure"] == json::array({128, 128}));
-  CHECK(qc["config_groups"]["MXFP8A16"]["targets"] ==
+  CHECK(qc["config_groups"]["MXFP8"]["weights"]["scale_dtype"] == "torch.uint8");
+  CHECK(qc["config_groups"]["FP8_BLOCK"]["weights"]["block_structure"] == json::array({128, 128}));
+  CHECK(qc["config_groups"]["MXFP8"]["targets"] ==
         json::array({"re:^model[.]layers[.]0[.]mlp[.]experts[.][0-9]+[.](down|gate|up)_proj$",
                      "re:^model[.]layers[.]2[.]self_attn[.]o_proj$"}));
   for (const auto& [g, grp] : qc["config_groups"].items())

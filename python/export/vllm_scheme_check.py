@@ -112,6 +112,8 @@ def main():
             want, a16 = LINEAR[want_fmt]
             got = None if s is None else s.chosen
             ok = got == want and (a16 is None or s.kwargs.get("use_a16", False) == a16)
+            if want_fmt == "NVFP4":  # W4A4: vLLM needs the stored input_global_scale
+                ok = ok and sd["input_activations"] is not None and not sd["input_activations"].dynamic is True
             if mod == "qkv_proj":
                 shard = [conf.get_scheme_dict(linear, p + f"self_attn.{x}_proj") for x in "qkv"]
                 ok = ok and all(x == shard[0] for x in shard) and len({fmt["q"], fmt["k"], fmt["v"]}) == 1

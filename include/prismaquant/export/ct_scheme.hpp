@@ -5,14 +5,18 @@
 // MXFP4, MXFP4A16, MXFP8, MXFP8A16, FP8_DYNAMIC, FP8_BLOCK; `preset_name_to_scheme(...)
 // .weights.model_dump_json()`). `input_activations` null = weight-only.
 //
-//   layer_config fmt   encoder          CT format              group (W4A4/W8A8 | --weight-only)
-//   NVFP4              NVFP4|NVFP4A16   nvfp4-pack-quantized   NVFP4 | NVFP4A16
+//   layer_config fmt   encoder          CT format              group
+//   NVFP4              NVFP4            nvfp4-pack-quantized   NVFP4 (W4A4); NVFP4A16 with --weight-only
 //   NVFP4A16           NVFP4A16         nvfp4-pack-quantized   NVFP4A16
-//   MXFP4              MXFP4_CT         mxfp4-pack-quantized   MXFP4 | MXFP4A16
-//   MXFP8_E4M3         MXFP8_E4M3_CT    mxfp8-quantized        MXFP8 | MXFP8A16
-//   FP8_E4M3           FP8_E4M3         float-quantized        FP8_DYNAMIC | FP8_CHANNEL_A16
-//   FP8_SOURCE         FP8_SOURCE       float-quantized        FP8_BLOCK | FP8_BLOCK_A16
+//   MXFP4              MXFP4_CT         mxfp4-pack-quantized   MXFP4
+//   MXFP8_E4M3         MXFP8_E4M3_CT    mxfp8-quantized        MXFP8
+//   FP8_E4M3           FP8_E4M3         float-quantized        FP8_DYNAMIC (per-token dynamic inputs)
+//   FP8_SOURCE         FP8_SOURCE       float-quantized        FP8_BLOCK (group-128 dynamic inputs)
 //   BF16               BF16             (none: listed in `ignore`)
+// --weight-only concerns NVFP4 only: its W4A4 form stores a calibrated input_global_scale,
+// the other schemes quantize activations dynamically and need no calibration. (Dropping
+// their inputs would also break vLLM: FP8 per-channel experts without input activations fall
+// into its WNA16 MoE path, which refuses float-quantized weights — seen with vLLM 0.33.)
 // MX formats are encoded with CT's scale rule (papers/ct-recipe.md §2), whatever rule the
 // allocation's cost pass used. Other formats have no scheme vLLM serves: exporting them is an
 // error naming the module.
@@ -64,24 +68,23 @@ inline ct_scheme scheme_for(const std::string& fmt, bool weight_only, const std:
     if (!a16) s.input_activations = qargs(4, "tensor_group", 16, "torch.float8_e4m3fn", "local", "static_minmax");
   } else if (fmt == "MXFP4" || fmt == "MXFP8_E4M3") {
     const int bits = fmt == "MXFP4" ? 4 : 8;
-    const std::string base = bits == 4 ? "MXFP4" : "MXFP8";
-    s.group = weight_only ? base + "A16" : base;
+    s.group = bits == 4 ? "MXFP4" : "MXFP8";
     s.encoder = bits == 4 ? "MXFP4_CT" : "MXFP8_E4M3_CT";
     s.format = bits == 4 ? "mxfp4-pack-quantized" : "mxfp8-quantized";
     s.weights = qargs(bits, "group", 32, "torch.uint8", false);
-    if (!weight_only) s.input_activations = qargs(bits, "group", 32, "torch.uint8", true);
+    s.input_activations = qargs(bits, "group", 32, "torch.uint8", true);
   } else if (fmt == "FP8_E4M3") {
-    s.group = weight_only ? "FP8_CHANNEL_A16" : "FP8_DYNAMIC";
+    s.group = "FP8_DYNAMIC";
     s.encoder = "FP8_E4M3";
     s.format = "float-quantized";
     s.weights = qargs(8, "channel", nullptr, nullptr, false);
-    if (!weight_only) s.input_activations = qargs(8, "token", nullptr, nullptr, true);
+    s.input_activations = qargs(8, "token", nullptr, nullptr, true);
   } else if (fmt == "FP8_SOURCE") {
-    s.group = weight_only ? "FP8_BLOCK_A16" : "FP8_BLOCK";
+    s.group = "FP8_BLOCK";
     s.encoder = "FP8_SOURCE";
     s.format = "float-quantized";
     s.weights = qargs(8, "block", nullptr, nullptr, false, nullptr, json::array({128, 128}));
-    if (!weight_only) s.input_activations = qargs(8, "group", 128, nullptr, true);
+    s.input_activations = qargs(8, "group", 128, nullptr, true);
   } else if (fmt == "BF16") {
     s.group = "BF16";
     s.encoder = "BF16";
