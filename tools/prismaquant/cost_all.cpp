@@ -11,9 +11,14 @@ using base = cost::request<cost::stat::sse, cost::stat::max_abs, cost::stat::row
 using with_act = cost::request<cost::stat::sse, cost::stat::max_abs, cost::stat::row_sse, cost::stat::act_sse>;
 }  // namespace
 
-std::vector<cost::tensor_cost> cost_all_formats(std::span<const cost::job> jobs, bool act_sse) {
-  return act_sse ? cost::evaluate<formats::all_formats, with_act>(jobs)
-                 : cost::evaluate<formats::all_formats, base>(jobs);
+cli::cost_pass all_cost_pass() {
+  cli::cost_pass p;
+  formats::all_formats::for_each([&]<class F>() { p.formats.emplace_back(F::name); });
+  p.measure = [](std::span<const cost::job> jobs, bool act_sse) {
+    return act_sse ? cost::evaluate<formats::all_formats, with_act>(jobs)
+                   : cost::evaluate<formats::all_formats, base>(jobs);
+  };
+  return p;
 }
 
 }  // namespace prismaquant::tool

@@ -12,15 +12,13 @@ using base = cost::request<cost::stat::sse, cost::stat::max_abs, cost::stat::row
 using with_act = cost::request<cost::stat::sse, cost::stat::max_abs, cost::stat::row_sse, cost::stat::act_sse>;
 }  // namespace
 
-std::vector<cost::tensor_cost> cost_seed_formats(std::span<const cost::job> jobs, bool act_sse) {
-  return act_sse ? cost::evaluate<seed, with_act>(jobs) : cost::evaluate<seed, base>(jobs);
-}
-
-std::set<std::string> cost_formats(bool seed_only) {
-  std::set<std::string> s;
-  if (seed_only) seed::for_each([&]<class F>() { s.insert(std::string(F::name)); });
-  else formats::all_formats::for_each([&]<class F>() { s.insert(std::string(F::name)); });
-  return s;
+cli::cost_pass seed_cost_pass() {
+  cli::cost_pass p;
+  seed::for_each([&]<class F>() { p.formats.emplace_back(F::name); });
+  p.measure = [](std::span<const cost::job> jobs, bool act_sse) {
+    return act_sse ? cost::evaluate<seed, with_act>(jobs) : cost::evaluate<seed, base>(jobs);
+  };
+  return p;
 }
 
 }  // namespace prismaquant::tool

@@ -1,6 +1,8 @@
+#pragma once
 // `prismaquant allocate`: stats + costs -> layer_config.json, its prune manifest, pareto.csv,
 // pareto.svg and allocation.json (docs/allocation.md, docs/file-formats.md).
-#include "command.hpp"
+#include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/toolset.hpp>
 
 #include <prismaquant/allocate/outputs.hpp>
 #include <prismaquant/core/error.hpp>
@@ -15,7 +17,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace prismaquant::cli {
+
+namespace allocate_detail {
 
 namespace pq = prismaquant;
 namespace pa = prismaquant::allocate;
@@ -35,7 +39,7 @@ struct allocate_args {
   std::string knee = "simple";
 };
 
-int run_allocate(const allocate_args& a) {
+inline int run_allocate(const allocate_args& a) {
   namespace fs = std::filesystem;
   const int modes = (a.target_bits >= 0) + (a.target_bytes >= 0) + (!a.sweep.empty() || !a.sweep_bytes.empty());
   if (modes != 1) throw pq::error("allocate", "give exactly one of --target-bits, --target-bytes, --sweep/--sweep-bytes");
@@ -139,29 +143,30 @@ int run_allocate(const allocate_args& a) {
   return 0;
 }
 
-const prismaquant::tool::registration reg{
-    "allocate", "Choose a format per Linear (and experts to drop) from stats + costs files",
-    [](CLI::App& sub) -> std::function<int()> {
-      auto a = std::make_shared<allocate_args>();
-      sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(CLI::ExistingFile);
-      sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(CLI::ExistingFile);
-      sub.add_option("--out", a->out, "output directory")->required();
-      sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter");
-      sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')");
-      sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")->delimiter(',');
-      sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")->delimiter(',');
-      sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted");
-      sub.add_option("--saliency", a->saliency,
-                     "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean");
-      sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection");
-      sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp");
-      sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j (default 0.15)");
-      sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")->delimiter(',');
-      sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")->delimiter(',');
-      sub.add_flag("--experts-match-all", a->experts_match_all, "an expert's w1/w2/w3 share one format");
-      sub.add_flag("--per-expert", a->per_expert, "one item per expert (no pruning) instead of per layer");
-      sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)");
-      return [a] { return run_allocate(*a); };
-    }};
+}  // namespace allocate_detail
 
-}  // namespace
+inline std::function<int()> setup_allocate(CLI::App& sub, const toolset&) {
+  using namespace allocate_detail;
+  auto a = std::make_shared<allocate_args>();
+  sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(CLI::ExistingFile);
+  sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(CLI::ExistingFile);
+  sub.add_option("--out", a->out, "output directory")->required();
+  sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter");
+  sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')");
+  sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")->delimiter(',');
+  sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")->delimiter(',');
+  sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted");
+  sub.add_option("--saliency", a->saliency,
+                 "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean");
+  sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection");
+  sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp");
+  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j (default 0.15)");
+  sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")->delimiter(',');
+  sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")->delimiter(',');
+  sub.add_flag("--experts-match-all", a->experts_match_all, "an expert's w1/w2/w3 share one format");
+  sub.add_flag("--per-expert", a->per_expert, "one item per expert (no pruning) instead of per layer");
+  sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)");
+  return [a] { return run_allocate(*a); };
+}
+
+}  // namespace prismaquant::cli

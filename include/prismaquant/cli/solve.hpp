@@ -1,7 +1,9 @@
+#pragma once
 // `prismaquant solve`: one multiple-choice knapsack from a problem JSON (docs/solvers.md).
 //   prismaquant solve --problem P.json (--target-bits B | --target-bytes N) [--solver NAME] --out S.json
 // --target-bits B means a budget of floor(B·Σ n_params / 8) bytes.
-#include "command.hpp"
+#include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/toolset.hpp>
 
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/solvers/json.hpp>
@@ -12,7 +14,9 @@
 #include <memory>
 #include <string>
 
-namespace {
+namespace prismaquant::cli {
+
+namespace solve_detail {
 
 struct solve_args {
   std::string problem, out, solver = "exact";
@@ -21,7 +25,7 @@ struct solve_args {
   double gap_tolerance = 0.0, time_limit = 30.0, bit_precision = 1e-4;
 };
 
-int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
+inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   namespace pqs = prismaquant::solvers;
   if (have_bits == have_bytes) throw prismaquant::error("solve", "give exactly one of --target-bits and --target-bytes");
   const pqs::problem p = pqs::read_problem(a.problem);
@@ -49,26 +53,27 @@ int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   return 0;
 }
 
-prismaquant::tool::registration reg{
-    "solve", "Solve one multiple-choice knapsack: a problem JSON and a byte or bit budget -> a solution JSON",
-    [](CLI::App& sub) {
-      auto a = std::make_shared<solve_args>();
-      sub.add_option("--problem", a->problem, "problem JSON: {\"items\":[{\"name\",\"n_params\",\"candidates\":[...]}]}")
-          ->required()
-          ->check(CLI::ExistingFile);
-      auto* bits = sub.add_option("--target-bits", a->target_bits,
-                                  "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes");
-      auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget");
-      bits->excludes(bytes);
-      bytes->excludes(bits);
-      sub.add_option("--solver", a->solver, "exact | hull_greedy | brute_force | reference_dp")
-          ->capture_default_str();
-      sub.add_option("--out", a->out, "solution JSON (written atomically)")->required();
-      sub.add_option("--gap-tolerance", a->gap_tolerance, "exact: stop at this certified relative gap")
-          ->capture_default_str();
-      sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")->capture_default_str();
-      sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")->capture_default_str();
-      return [a, bits, bytes] { return run_solve(*a, bits->count() > 0, bytes->count() > 0); };
-    }};
+}  // namespace solve_detail
 
-}  // namespace
+inline std::function<int()> setup_solve(CLI::App& sub, const toolset&) {
+  using namespace solve_detail;
+  auto a = std::make_shared<solve_args>();
+  sub.add_option("--problem", a->problem, "problem JSON: {\"items\":[{\"name\",\"n_params\",\"candidates\":[...]}]}")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* bits = sub.add_option("--target-bits", a->target_bits,
+                              "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes");
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget");
+  bits->excludes(bytes);
+  bytes->excludes(bits);
+  sub.add_option("--solver", a->solver, "exact | hull_greedy | brute_force | reference_dp")
+      ->capture_default_str();
+  sub.add_option("--out", a->out, "solution JSON (written atomically)")->required();
+  sub.add_option("--gap-tolerance", a->gap_tolerance, "exact: stop at this certified relative gap")
+      ->capture_default_str();
+  sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")->capture_default_str();
+  sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")->capture_default_str();
+  return [a, bits, bytes] { return run_solve(*a, bits->count() > 0, bytes->count() > 0); };
+}
+
+}  // namespace prismaquant::cli

@@ -1,3 +1,4 @@
+#pragma once
 // `prismaquant cost --model DIR --formats LIST --out cost.json [--stats S.json] [--no-row-sse]`
 //
 // Streams over the checkpoint's shards and runs the fused cost pass (cost/engine.hpp) on every
@@ -10,30 +11,30 @@
 // Statistics: total SSE and max |error| always; per-row SSE unless --no-row-sse; the
 // activation-weighted SSE when --stats gives the Linears' xtx_diag.
 // A shard's mapping is released as soon as no remaining Linear needs it.
-#include "command.hpp"
-
-#include "cost_dispatch.hpp"
-
+#include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
 #include <prismaquant/stats/stats_file.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <set>
 #include <sstream>
 
+namespace prismaquant::cli {
+
+namespace cost_detail {
+
 namespace pq = prismaquant;
 
-namespace {
-
-std::vector<std::string> split_formats(const std::string& list) {
-  if (list == "all") {  // every format the fused pass measures, in the library's order
-    std::vector<std::string> v;
-    pq::formats::all_formats::for_each([&]<class F>() { v.emplace_back(F::name); });
-    return v;
+inline std::vector<std::string> split_formats(const std::string& list, const toolset& tools) {
+  if (list == "all") {  // every format the largest compiled pass measures, in its order
+    if (tools.cost_passes.empty()) throw pq::error("cost", "this executable has no compiled cost pass");
+    return tools.cost_passes.back().formats;
   }
   std::vector<std::string> v;
   std::stringstream ss(list);
@@ -58,7 +59,7 @@ struct loaded_weight {
   std::string name;
 };
 
-void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weight& out) {
+inline void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weight& out) {
   out.name = l.name + ".weight";
   const auto t = ck.tensor(out.name);
   const void* data = t.bytes.data();
@@ -84,15 +85,25 @@ void load(const pq::checkpoint& ck, const pq::model::linear_info& l, loaded_weig
   out.view = pq::formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
 }
 
-int run_cost(const std::string& dir, const std::string& format_list, const std::string& out_path,
+inline int run_cost(const toolset& tools, const std::string& dir, const std::string& format_list, const std::string& out_path,
              const std::string& stats_path, bool row_sse, bool quiet) {
-  const auto wanted = split_formats(format_list);
-  // Formats outside the fused lists (MX rule variants) are not in the engine's lists.
-  const auto in_all = pq::tool::cost_formats(false), seed_names = pq::tool::cost_formats(true);
-  for (const auto& f : wanted)
-    if (!in_all.count(f))
-      throw pq::error("--formats", "\"" + f + "\" is not measured by the cost pass (use one of the default formats)");
-  const bool seed = std::all_of(wanted.begin(), wanted.end(), [&](auto& f) { return seed_names.count(f) > 0; });
+  const auto wanted = split_formats(format_list, tools);
+  // The first (smallest) compiled pass that measures every wanted format.
+  const cost_pass* pass = nullptr;
+  for (const auto& p : tools.cost_passes)
+    if (!pass && std::all_of(wanted.begin(), wanted.end(), [&](auto& f) {
+          return std::find(p.formats.begin(), p.formats.end(), f) != p.formats.end();
+        }))
+      pass = &p;
+  if (!pass) {
+    for (const auto& f : wanted) {
+      bool measured = false;
+      for (const auto& p : tools.cost_passes) measured = measured || std::find(p.formats.begin(), p.formats.end(), f) != p.formats.end();
+      if (!measured)
+        throw pq::error("--formats", "\"" + f + "\" is not measured by the cost pass (use one of the default formats)");
+    }
+    throw pq::error("--formats", "no compiled cost pass measures all of these formats together");
+  }
 
   auto m = pq::model::open_model(dir);
   const auto& d = m.description;
@@ -113,7 +124,6 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
     for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
     return a;
   };
-  const auto eval = seed ? pq::tool::cost_seed_formats : pq::tool::cost_all_formats;
   const bool with_act = st.has_value();
 
   // Work units: fused groups, then every Linear in no group, in description order.
@@ -148,7 +158,7 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
     std::vector<pq::cost::job> jobs;
     for (std::size_t k = 0; k < unit.size(); ++k)
       jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, 0});
-    const auto res = eval(jobs, with_act);
+    const auto res = pass->measure(jobs, with_act);
     compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
 
     for (std::size_t k = 0; k < unit.size(); ++k) {
@@ -204,22 +214,23 @@ int run_cost(const std::string& dir, const std::string& format_list, const std::
   return 0;
 }
 
-const pq::tool::registration reg{
-    "cost", "Measure every Linear's round-trip error in each format (one read per weight); write the costs file",
-    [](CLI::App& sub) {
-      struct args {
-        std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats;
-        bool no_row_sse = false, quiet = false;
-      };
-      auto a = std::make_shared<args>();
-      sub.add_option("--model", a->model, "checkpoint folder")->required();
-      sub.add_option("--formats", a->formats, "comma-separated canonical format names, or all (every format the pass measures)")->capture_default_str();
-      sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
-          ->required();
-      sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE");
-      sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
-      sub.add_flag("--quiet", a->quiet, "no progress line");
-      return [=] { return run_cost(a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet); };
-    }};
+}  // namespace cost_detail
 
-}  // namespace
+inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
+  using namespace cost_detail;
+  struct args {
+    std::string model, formats = "NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16", out, stats;
+    bool no_row_sse = false, quiet = false;
+  };
+  auto a = std::make_shared<args>();
+  sub.add_option("--model", a->model, "checkpoint folder")->required();
+  sub.add_option("--formats", a->formats, "comma-separated canonical format names, or all (every format the pass measures)")->capture_default_str();
+  sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
+      ->required();
+  sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE");
+  sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
+  sub.add_flag("--quiet", a->quiet, "no progress line");
+  return [=, &tools] { return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet); };
+}
+
+}  // namespace prismaquant::cli
