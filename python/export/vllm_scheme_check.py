@@ -119,7 +119,7 @@ def main():
                 ok = ok and all(x == shard[0] for x in shard) and len({fmt["q"], fmt["k"], fmt["v"]}) == 1
             extra = "" if s is None else f" use_a16={s.kwargs.get('use_a16', False)}" if want_fmt.startswith("NVFP4") else ""
             check(ok, f"{p}self_attn.{mod}: {want_fmt} -> {got}{extra}")
-            counts[got] = counts.get(got, 0) + 1
+            counts[str(got)] = counts.get(str(got), 0) + 1
         check(conf.get_scheme_dict(linear, p + "mlp.gate") is None, f"{p}mlp.gate: ignored (router unquantized)")
         experts = sorted({k for k in report if k.startswith(p + "block_sparse_moe.experts.")})
         if not experts:
@@ -134,7 +134,7 @@ def main():
             got = f"error: {e}"
         want = MOE[next(iter(efmt))] if len(efmt) == 1 else "one scheme per MoE layer"
         check(len(efmt) == 1 and got == want, f"{p}mlp.experts ({len(experts)} Linears, {'/'.join(sorted(efmt))}) -> {got}")
-        counts[got] = counts.get(got, 0) + 1
+        counts[str(got)] = counts.get(str(got), 0) + 1
         for e in range(cfg["num_local_experts"]):
             for proj in ("gate", "up", "down"):
                 sd = conf.get_scheme_dict(linear, f"{p}mlp.experts.{e}.{proj}_proj")
