@@ -192,6 +192,9 @@ def main():
     for name, (lc, pm, flags) in cases().items():
         if a.cases and name not in a.cases:
             continue
+        if a.check and not (gold / name / "files.json").exists():
+            print(name, "skipped: no golden yet")
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             case_dir = (tmp / "in") if a.check else gold / name
