@@ -7,7 +7,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 debs=(cmake g++ make libboost-dev xtensor-dev libxsimd-dev catch2 libbenchmark-dev
-      nlohmann-json3-dev libcli11-dev python3-venv ccache libopenblas-dev openmpi-bin)
+      nlohmann-json3-dev libcli11-dev python3-venv ccache libopenblas-dev openmpi-bin
+      clang-14 libclang-rt-14-dev)  # clang: the libFuzzer targets (fuzz/run.sh)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

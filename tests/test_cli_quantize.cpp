@@ -200,14 +200,14 @@ TEST_CASE("quantize: bad input is a clear error, non-zero exit, and no output") 
     CHECK_FALSE(fs::exists(out));
     CHECK(dir_entries(d.path) == before);  // no temporaries left behind
   };
-  expect_error("quantize --format NVFP5 --in " + in + " --out " + out, "unknown format \"NVFP5\"");
+  expect_error("quantize --format NVFP5 --in " + in + " --out " + out, "unknown value \"NVFP5\"");
   expect_error("quantize --format NVFP4 --in " + d / "missing.safetensors" + " --out " + out, "missing.safetensors: no such file");
   expect_error("quantize --format NVFP4 --in " + in + " --out " + out + " --group model.layers.0.self_attn.q_proj,nope",
                "\"nope\" is not a 2-D floating-point weight");
   expect_error("quantize --format NVFP4 --in " + in + " --out " + out +
                    " --group model.layers.0.self_attn.q_proj --group model.layers.0.self_attn.q_proj.weight",
                "is in two groups");
-  expect_error("quantize --format NVFP4 --in " + in, "--out is required");
+  expect_error("quantize --format NVFP4 --in " + in, "--out: is required");
 
   {  // truncated file
     std::ifstream f(in, std::ios::binary);

@@ -158,9 +158,9 @@ TEST_CASE("prismaquant solve: strict validation with clear errors, and no partia
   expect_error(R"({"items":[)", "--target-bytes 9", "invalid JSON");
   expect_error("{\"items\":[" + ok_item + "]}", "--target-bytes 4", "smallest feasible size 5 bytes (5.000000 bits/param");
   expect_error("{\"items\":[" + ok_item + "]}", "--target-bits 4.9", "smallest feasible size 5 bytes");
-  expect_error("{\"items\":[" + ok_item + "]}", "--target-bytes 9 --solver nope", "unknown solver \"nope\"");
+  expect_error("{\"items\":[" + ok_item + "]}", "--target-bytes 9 --solver nope", "--solver: unknown value \"nope\"");
   expect_error("{\"items\":[" + ok_item + "]}", "", "exactly one of --target-bits and --target-bytes");
-  expect_error("{\"items\":[" + ok_item + "]}", "--target-bytes 9 --target-bits 5", "excludes");
+  expect_error("{\"items\":[" + ok_item + "]}", "--target-bytes 9 --target-bits 5", "cannot be given together");
   // nothing but the answer and our sentinel is left in the directory (no temporary files)
   for (auto& e : fs::directory_iterator(sb.dir)) {
     const auto name = e.path().filename().string();

@@ -2,6 +2,7 @@
 // per module kind and per dtype, experts per layer, the source format. Validates every
 // shard header and the index on the way; a broken checkpoint is a one-line error.
 #include "command.hpp"
+#include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/model/open.hpp>
 
@@ -126,7 +127,9 @@ const pq::tool::registration reg{
     [](CLI::App& sub) {
       auto dir = std::make_shared<std::string>();
       auto as_json = std::make_shared<bool>(false);
-      sub.add_option("--model", *dir, "checkpoint folder (config.json + safetensors) or a .safetensors file")->required();
+      sub.add_option("--model", *dir, "checkpoint folder (config.json + safetensors) or a .safetensors file")
+          ->required()
+          ->check(pq::cli::check::existing_path());
       sub.add_flag("--json", *as_json, "print a JSON summary instead of tables");
       return [=] { return run_inspect(*dir, *as_json); };
     }};

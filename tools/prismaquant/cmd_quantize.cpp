@@ -16,8 +16,11 @@
 // output is always one file, written atomically (a temporary name renamed at the end), so an
 // error never leaves a partial output. Tensors are streamed: one encoded weight in memory.
 #include "command.hpp"
+#include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/formats/registry.hpp>
+#include <prismaquant/io/finite.hpp>
+#include <prismaquant/io/output_set.hpp>
 #include <prismaquant/io/safetensors.hpp>
 
 #include <cstdio>
@@ -51,7 +54,10 @@ struct source_weight {
 
 int run_quantize(const std::string& format, const std::string& in, const std::string& out,
                  const std::vector<std::string>& groups, const std::vector<std::string>& ignores) {
-  const pf::format_entry& fmt = pf::find(format);
+  const pf::format_entry& fmt = pf::find(format, "--format");
+  const std::filesystem::path out_file(out);
+  pq::output_set out_set(out_file.parent_path().empty() ? std::filesystem::path(".") : out_file.parent_path(),
+                         pq::publish_mode::replace_files, {}, "--out " + out);
   pq::checkpoint ck(in);
   ck.validate();
 
@@ -85,6 +91,7 @@ int run_quantize(const std::string& format, const std::string& in, const std::st
         throw pq::error(std::string(sv.file) + ": tensor \"" + si + "\"",
                         "expected F32 [" + std::to_string(br) + "," + std::to_string(bc) + "] 128x128 block scales, got " +
                             std::string(pq::dtype_name(sv.type)) + " " + pq::detail::shape_string(sv.shape));
+      pq::require_finite(sv);
       s.scale_inv = sv.to_vector<float>();
       consumed.insert(si);
     } else if (v.type != pq::dtype::F32 && v.type != pq::dtype::BF16 && v.type != pq::dtype::F16) {
@@ -128,7 +135,7 @@ int run_quantize(const std::string& format, const std::string& in, const std::st
   pq::checkpoint_writer_options o;
   o.single_file = true;
   o.metadata = {{"format", "pt"}};
-  pq::checkpoint_writer w(out, o);
+  pq::checkpoint_writer w(out_set.path(out_file.filename().string()), o);
   std::size_t n_enc = 0, n_copy = 0;
   const bool progress = ::isatty(2);  // a live counter on a terminal; logs get the summary line
   std::uint64_t bytes_in = 0;
@@ -166,6 +173,7 @@ int run_quantize(const std::string& format, const std::string& in, const std::st
   }
   if (progress && n_enc) std::fprintf(stderr, "\n");
   w.finish();
+  out_set.publish();
   std::printf("wrote %s: %zu weights encoded as %s, %zu tensors copied; %llu bytes in, %llu bytes out\n",
               out.c_str(), n_enc, std::string(fmt.name).c_str(), n_copy, static_cast<unsigned long long>(bytes_in),
               static_cast<unsigned long long>(w.total_bytes()));
@@ -180,9 +188,16 @@ pq::tool::registration reg{
       auto out = std::make_shared<std::string>();
       auto groups = std::make_shared<std::vector<std::string>>();
       auto ignores = std::make_shared<std::vector<std::string>>();
-      sub.add_option("--format", *format, "Format name (NVFP4, MXFP4, FP8_E4M3, INT4_W4A16_g128, ...)")->required();
-      sub.add_option("--in", *in, "Input .safetensors file (or checkpoint folder / index)")->required();
-      sub.add_option("--out", *out, "Output .safetensors file (written atomically)")->required();
+      namespace check = pq::cli::check;
+      std::vector<std::string> names;
+      for (const auto& f : pf::registry()) names.emplace_back(f.name);
+      sub.add_option("--format", *format, "Format name (NVFP4, MXFP4, FP8_E4M3, INT4_W4A16_g128, ...)")
+          ->required()
+          ->check(check::one_of(names));
+      sub.add_option("--in", *in, "Input .safetensors file (or checkpoint folder / index)")
+          ->required()
+          ->check(check::existing_path());
+      sub.add_option("--out", *out, "Output .safetensors file (written atomically)")->required()->check(check::output_file());
       sub.add_option("--group", *groups,
                      "Comma-separated module or weight names sharing one tensor pre-pass (one NVFP4 global scale); repeatable")
           ->take_all();

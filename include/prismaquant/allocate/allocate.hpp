@@ -60,8 +60,13 @@ class joint_allocator {
   }
 
   std::int64_t total_params() const { return prepared_.front().flat->total_params(); }
+  // floor(bits · total_params / 8); a target that is not finite and positive, or whose budget
+  // is beyond int64, is an error (the conversion to an integer would be undefined).
   std::int64_t budget_for_bits(double bits) const {
-    return static_cast<std::int64_t>(std::floor(bits * static_cast<double>(total_params()) / 8.0));
+    const double b = std::floor(bits * static_cast<double>(total_params()) / 8.0);
+    if (!(bits > 0.0) || !(b < 9223372036854775808.0))
+      throw error("target bits", std::to_string(bits) + " bits per parameter is not a budget in bytes (positive, below 2^63)");
+    return static_cast<std::int64_t>(b);
   }
   const std::vector<double>& skipped_ratios() const { return skipped_; }
   std::vector<double> ratios() const {

@@ -184,7 +184,8 @@ inline prune_manifest read_prune_manifest(const std::filesystem::path& path) {
   const ctx c{path.string()};
   if (!j.is_object()) c.fail("top level must be a JSON object keyed by router module name");
   prune_manifest out;
-  for (const auto& [router, e] : j.items()) {
+  for (const auto& [router, entry] : j.items()) {
+    const json& e = entry;  // a plain reference: lambdas may capture it (clang 14 cannot capture bindings)
     const ctx cr = c.sub("\"" + router + "\"");
     if (router.empty()) c.fail("empty router name");
     if (!e.is_object()) cr.fail("must be an object");

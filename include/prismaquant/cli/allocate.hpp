@@ -2,9 +2,12 @@
 // `prismaquant allocate`: stats + costs -> layer_config.json, its prune manifest, pareto.csv,
 // pareto.svg and allocation.json (docs/allocation.md, docs/file-formats.md).
 #include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
 
+#include <prismaquant/allocate/inputs.hpp>
 #include <prismaquant/allocate/outputs.hpp>
+#include <prismaquant/io/output_set.hpp>
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/proxies/registry.hpp>
 #include <prismaquant/saliency/domains.hpp>
@@ -39,16 +42,19 @@ struct allocate_args {
   std::string knee = "simple";
 };
 
-inline int run_allocate(const allocate_args& a) {
+inline int run_allocate(const allocate_args& a, bool have_bits, bool have_bytes) {
   namespace fs = std::filesystem;
-  const int modes = (a.target_bits >= 0) + (a.target_bytes >= 0) + (!a.sweep.empty() || !a.sweep_bytes.empty());
-  if (modes != 1) throw pq::error("allocate", "give exactly one of --target-bits, --target-bytes, --sweep/--sweep-bytes");
+  const int modes = have_bits + have_bytes + (!a.sweep.empty() || !a.sweep_bytes.empty());
+  if (modes != 1) throw pq::error("--target-bits", "give exactly one of --target-bits, --target-bytes, --sweep/--sweep-bytes");
+  // The outputs: all five files or none (io/output_set.hpp); checked before any work.
+  pq::output_set out(a.out, pq::publish_mode::replace_files, {}, "--out " + a.out);
   const auto st = pq::stats::read_stats(a.stats);
   const auto co = pq::stats::read_costs(a.costs);
   pa::auto_profile_options po;
   po.experts_match_all = a.experts_match_all;
   auto prof = pa::auto_profile(st, po);
-  prof.formats = a.formats;
+  prof.formats = pa::formats_considered(co, a.costs, a.formats);
+  pa::require_costs_for(st, co, a.costs, prof.formats);
   prof.aggregate_experts = !a.per_expert;
   pa::allocation_options ao;
   ao.alpha = a.alpha;
@@ -64,9 +70,9 @@ inline int run_allocate(const allocate_args& a) {
     std::fprintf(stderr, "prismaquant allocate: prune ratio %g skipped (keeps fewer than top_k experts)\n", r);
 
   std::vector<pa::allocation_result> rows;
-  const bool single = a.target_bits >= 0 || a.target_bytes >= 0;
-  if (a.target_bits >= 0) rows.push_back(ja.solve_bits(a.target_bits));
-  if (a.target_bytes >= 0) rows.push_back(ja.solve_bytes(a.target_bytes));
+  const bool single = have_bits || have_bytes;
+  if (have_bits) rows.push_back(ja.solve_bits(a.target_bits));
+  if (have_bytes) rows.push_back(ja.solve_bytes(a.target_bytes));
   for (double bits : a.sweep) rows.push_back(ja.solve_bits(bits));
   for (auto by : a.sweep_bytes) rows.push_back(ja.solve_bytes(by));
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -104,14 +110,13 @@ inline int run_allocate(const allocate_args& a) {
   }
   if (chosen < 0) throw pq::error("allocate", "no target is feasible: " + rows[0].note);
 
-  fs::create_directories(a.out);
   const auto& c = rows[static_cast<std::size_t>(chosen)];
-  const fs::path lc = fs::path(a.out) / "layer_config.json";
+  const fs::path lc = out.path("layer_config.json");
   pa::write_layer_config(lc, c);
   pa::write_prune_manifest(pa::prune_manifest_path(lc), c, st);
   const auto fmts = pa::formats_in(rows, b);
-  pq::stats::detail::atomic_write(fs::path(a.out) / "pareto.csv", pa::pareto_csv(rows, fmts));
-  pq::stats::detail::atomic_write(fs::path(a.out) / "pareto.svg", pa::pareto_svg(rows, knee, chosen));
+  out.write("pareto.csv", pa::pareto_csv(rows, fmts));
+  out.write("pareto.svg", pa::pareto_svg(rows, knee, chosen));
   nlohmann::json s;
   s["proxy"] = a.proxy;
   s["saliency"] = a.saliency;
@@ -136,7 +141,8 @@ inline int run_allocate(const allocate_args& a) {
                  {"n_experts_dropped", c.n_experts_dropped},
                  {"layers_by_format", c.layers_by_fmt},
                  {"params_by_format", c.params_by_fmt}};
-  pq::stats::detail::atomic_write(fs::path(a.out) / "allocation.json", s.dump(1) + "\n");
+  out.write("allocation.json", s.dump(1) + "\n");
+  out.publish();
   std::printf("chosen: target %.4f bits -> %.4f bits, %lld bytes, dloss %.6g, prune ratio %g (%s)\n", c.target_bits,
               c.sol.achieved_bits, static_cast<long long>(c.sol.total_bytes), c.sol.dloss, c.ratio,
               single ? "target" : (chosen == knee ? "knee" : "lowest Δloss"));
@@ -148,25 +154,46 @@ inline int run_allocate(const allocate_args& a) {
 inline std::function<int()> setup_allocate(CLI::App& sub, const toolset&) {
   using namespace allocate_detail;
   auto a = std::make_shared<allocate_args>();
-  sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(CLI::ExistingFile);
-  sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(CLI::ExistingFile);
-  sub.add_option("--out", a->out, "output directory")->required();
-  sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter");
-  sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')");
-  sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")->delimiter(',');
-  sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")->delimiter(',');
-  sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted");
+  std::vector<std::string> solvers, formats;
+  for (auto n : pq::solvers::solver_names()) solvers.emplace_back(n);
+  for (const auto& f : pq::formats::registry()) formats.emplace_back(f.name);
+  const auto bits_range = check::number(0, 64, check::open_low);  // bits per parameter
+  sub.add_option("--stats", a->stats, "stats file (prismaquant.stats JSON)")->required()->check(check::existing_file());
+  sub.add_option("--costs", a->costs, "costs file (prismaquant.costs JSON)")->required()->check(check::existing_file());
+  sub.add_option("--out", a->out, "output directory")->required()->check(check::output_folder());
+  auto* bits = sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter")->check(bits_range);
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')")
+                    ->check(check::integer(0, INT64_MAX));
+  auto* sweep = sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")
+                    ->delimiter(',')
+                    ->check(bits_range);
+  auto* sweep_bytes = sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")
+                          ->delimiter(',')
+                          ->check(check::integer(0, INT64_MAX));
+  for (auto* o : {bits, bytes, sweep, sweep_bytes})  // one kind of target; --sweep and --sweep-bytes combine
+    for (auto* x : {bits, bytes, sweep, sweep_bytes})
+      if (o != x && !((o == sweep && x == sweep_bytes) || (o == sweep_bytes && x == sweep))) o->excludes(x);
+  sub.add_option("--proxy", a->proxy, "Δloss proxy: fisher_trace, per_row_fisher, act_weighted")
+      ->check(check::one_of(pq::proxy::proxy_names()));
   sub.add_option("--saliency", a->saliency,
-                 "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean");
-  sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection");
-  sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp");
-  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j (default 0.15)");
-  sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")->delimiter(',');
-  sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")->delimiter(',');
+                 "expert saliency: reap, reap_dropout, frequency, ean_sum, ean_mean, weighted_frequency, weighted_ean")
+      ->check(check::one_of(pq::saliency::saliency_names()));
+  sub.add_option("--domain-policy", a->domain_policy, "combine calibration domains: pooled, mean, max, union, intersection")
+      ->check(check::one_of({"pooled", "mean", "max", "union", "intersection"}));
+  sub.add_option("--solver", a->solver, "knapsack solver: exact, hull_greedy, brute_force, reference_dp")
+      ->check(check::one_of(solvers));
+  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j (default 0.15)")->check(check::number(0, 1e300));
+  sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")
+      ->delimiter(',')
+      ->check(check::number(0, 1, check::open_high));
+  sub.add_option("--formats", a->formats, "formats to consider (default: all in the costs file)")
+      ->delimiter(',')
+      ->check(check::one_of(formats));
   sub.add_flag("--experts-match-all", a->experts_match_all, "an expert's w1/w2/w3 share one format");
   sub.add_flag("--per-expert", a->per_expert, "one item per expert (no pruning) instead of per layer");
-  sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)");
-  return [a] { return run_allocate(*a); };
+  sub.add_option("--knee", a->knee, "knee method for a sweep: simple (reference) or kneedle (kneed)")
+      ->check(check::one_of({"simple", "kneedle"}));
+  return [a, bits, bytes] { return run_allocate(*a, bits->count() > 0, bytes->count() > 0); };
 }
 
 }  // namespace prismaquant::cli

@@ -12,8 +12,11 @@
 // activation-weighted SSE when --stats gives the Linears' xtx_diag.
 // A shard's mapping is released as soon as no remaining Linear needs it.
 #include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/formats/registry.hpp>
+#include <prismaquant/io/finite.hpp>
+#include <prismaquant/io/output_set.hpp>
 #include <prismaquant/model/open.hpp>
 #include <prismaquant/stats/costs_file.hpp>
 #include <prismaquant/stats/stats_file.hpp>
@@ -44,7 +47,7 @@ inline std::vector<std::string> split_formats(const std::string& list, const too
   if (v.empty()) throw pq::error("--formats", "empty list");
   std::set<std::string> seen;
   for (auto& f : v) {
-    pq::formats::find(f);  // throws for an unknown name
+    pq::formats::find(f, "--formats");  // throws for an unknown name
     if (!seen.insert(f).second) throw pq::error("--formats", "\"" + f + "\" is listed twice");
   }
   return v;
@@ -71,6 +74,7 @@ inline void load(const pq::checkpoint& ck, const pq::model::linear_info& l, load
   const float* scales = nullptr;
   if (t.type == pq::dtype::F8_E4M3) {
     const auto s = ck.tensor(l.name + ".weight_scale_inv");
+    require_finite(s);
     if (s.type == pq::dtype::F32) {
       out.scale_inv = s.to_vector<float>();
     } else if (s.type == pq::dtype::BF16) {
@@ -105,6 +109,15 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
     throw pq::error("--formats", "no compiled cost pass measures all of these formats together");
   }
 
+  // The costs file and its side file are one set: both published at the end, or neither
+  // (io/output_set.hpp); a side file left from an earlier run is removed with the set.
+  const std::filesystem::path out_file(out_path);
+  if (out_file.extension() == ".safetensors")
+    throw pq::error("--out", out_path + ": the costs file is JSON (its side file takes the name <stem>.safetensors)");
+  pq::output_set out(out_file.parent_path().empty() ? std::filesystem::path(".") : out_file.parent_path(),
+                     pq::publish_mode::replace_files, {}, "--out " + out_path);
+  out.owns(std::filesystem::path(out_file).replace_extension(".safetensors").filename().string());
+
   auto m = pq::model::open_model(dir);
   const auto& d = m.description;
   if (d.linears.empty()) throw pq::error(dir, "the model profile found no Linear layers");
@@ -124,6 +137,7 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
     for (std::size_t j = 0; j < a.size(); ++j) a[j] = static_cast<float>(s.act_second_moment(j));
     return a;
   };
+  for (const auto& l : d.linears) (void)act_of(l);  // the stats file holds every Linear: checked before the pass
   const bool with_act = st.has_value();
 
   // Work units: fused groups, then every Linear in no group, in description order.
@@ -202,7 +216,8 @@ inline int run_cost(const toolset& tools, const std::string& dir, const std::str
                    source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
     }
   }
-  pq::stats::write_costs(out_path, costs);
+  pq::stats::write_costs(out.path(out_file.filename().string()), costs);
+  out.publish();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet) std::fprintf(stderr, "\n");
   // Throughput in parameters/s and in GB/s of the same weights stored as bf16 (the unit of the
@@ -223,11 +238,13 @@ inline std::function<int()> setup_cost(CLI::App& sub, const toolset& tools) {
     bool no_row_sse = false, quiet = false;
   };
   auto a = std::make_shared<args>();
-  sub.add_option("--model", a->model, "checkpoint folder")->required();
+  sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
   sub.add_option("--formats", a->formats, "comma-separated canonical format names, or all (every format the pass measures)")->capture_default_str();
   sub.add_option("--out", a->out, "costs file to write (JSON; long vectors go to a .safetensors beside it)")
-      ->required();
-  sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE");
+      ->required()
+      ->check(check::output_file());
+  sub.add_option("--stats", a->stats, "stats file with xtx_diag: adds the activation-weighted SSE")
+      ->check(check::existing_file());
   sub.add_flag("--no-row-sse", a->no_row_sse, "leave out the per-output-row SSE vectors");
   sub.add_flag("--quiet", a->quiet, "no progress line");
   return [=, &tools] { return run_cost(tools, a->model, a->formats, a->out, a->stats, !a->no_row_sse, a->quiet); };

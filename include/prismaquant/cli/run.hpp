@@ -1,8 +1,9 @@
 #pragma once
 // The command line of a `prismaquant` executable: the library commands (cost, allocate,
 // solve) plus every command the executable registered (cli/command.hpp), with one error
-// contract: bad input prints `prismaquant: error: <file, option or object>: <problem>` and
-// exits 1.
+// contract (docs/errors.md): any failure, argument parsing included, prints one line
+// `prismaquant: error: <file, option or object>: <problem>` on stderr and exits 1; --help
+// prints the help and exits 0. Option values are checked by cli/options.hpp validators.
 //
 //   int main(int argc, char** argv) { return prismaquant::cli::run(argc, argv, tools); }
 #include <prismaquant/cli/allocate.hpp>
@@ -15,7 +16,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <map>
+#include <new>
+#include <regex>
+#include <string>
 
 namespace prismaquant::cli {
 
@@ -28,6 +33,48 @@ inline std::vector<command> library_commands() {
            setup_solve}};
 }
 
+namespace detail {
+
+// CLI11's message as "<option or argument>: <problem>".
+inline std::string parse_error_line(const CLI::ParseError& e, const CLI::App& app, int argc, char** argv) {
+  const std::string m = e.what();
+  std::smatch g;
+  auto subcommands = [&] {
+    std::string s;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      s += (s.empty() ? "" : ", ") + sub->get_name();
+    return s;
+  };
+  if (m == "A subcommand is required") {
+    if (argc > 1 && argv[1][0] != '-') return std::string(argv[1]) + ": unknown subcommand (one of: " + subcommands() + ")";
+    return "subcommand: missing (one of: " + subcommands() + ")";
+  }
+  if (std::regex_match(m, g, std::regex(R"((\S+) is required)"))) return g[1].str() + ": is required";
+  if (std::regex_match(m, g, std::regex(R"((\S+) excludes (\S+))")))
+    return g[1].str() + ": cannot be given together with " + g[2].str();
+  if (std::regex_match(m, g, std::regex(R"((\S+) requires (\S+))"))) return g[1].str() + ": needs " + g[2].str();
+  if (std::regex_match(m, g, std::regex(R"(The following arguments? (?:was|were) not expected: (.*))")))
+    return g[1].str() + ": unexpected argument (see --help)";
+  if (std::regex_match(m, g, std::regex(R"(The value (.*) is not an allowed value for (\S+))")))
+    return g[2].str() + ": \"" + g[1].str() + "\" is not a valid value";
+  if (std::regex_match(m, g, std::regex(R"(Could not convert: (\S+) = (.*))")))
+    return g[1].str() + ": \"" + g[2].str() + "\" is not a valid value";
+  if (std::regex_match(m, g, std::regex(R"(Expected exactly (\d+) arguments? to (\S+), got (\d+))")))
+    return g[2].str() + ": expected " + g[1].str() + " value(s), got " + g[3].str();
+  if (std::regex_match(m, g, std::regex(R"(Expected at least (\d+) arguments? to (\S+), got (\d+))")))
+    return g[2].str() + ": expected at least " + g[1].str() + " value(s), got " + g[3].str();
+  if (std::regex_match(m, g, std::regex(R"(([-\w]+): (.*))"))) return m;  // already "<option>: <problem>"
+  return "arguments: " + m;
+}
+
+inline int fail(std::string line) {
+  std::replace(line.begin(), line.end(), '\n', ' ');  // one line, whatever the source
+  std::fprintf(stderr, "prismaquant: error: %s\n", line.c_str());
+  return 1;
+}
+
+}  // namespace detail
+
 inline int run(int argc, char** argv, const toolset& tools) {
   CLI::App app{"prismaquant: mixed-precision quantization allocation with joint MoE expert pruning"};
   app.require_subcommand(1);
@@ -35,23 +82,30 @@ inline int run(int argc, char** argv, const toolset& tools) {
   for (const auto& c : registered_commands()) cmds.push_back(c);
   std::sort(cmds.begin(), cmds.end(), [](auto& a, auto& b) { return a.name < b.name; });
   std::map<CLI::App*, std::function<int()>> runners;
-  for (auto& c : cmds) {
-    CLI::App* sub = app.add_subcommand(c.name, c.help);
-    runners[sub] = c.setup(*sub, tools);
-  }
   try {
+    for (auto& c : cmds) {
+      CLI::App* sub = app.add_subcommand(c.name, c.help);
+      runners[sub] = c.setup(*sub, tools);
+    }
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::Success& e) {  // --help
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return detail::fail(detail::parse_error_line(e, app, argc, argv));
+  } catch (const std::exception& e) {
+    return detail::fail(std::string("arguments: ") + e.what());
   }
   try {
     for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) return run() == 0 ? 0 : 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    return detail::fail((e.path1().empty() ? std::string("file") : e.path1().string()) + ": " + e.code().message());
+  } catch (const std::bad_alloc&) {
+    return detail::fail("memory: out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "prismaquant: error: %s\n", e.what());
-    return 1;
+    return detail::fail(e.what());
   }
-  return 2;
+  return detail::fail("subcommand: missing");
 }
 
 }  // namespace prismaquant::cli

@@ -3,16 +3,20 @@
 //   prismaquant solve --problem P.json (--target-bits B | --target-bytes N) [--solver NAME] --out S.json
 // --target-bits B means a budget of floor(B·Σ n_params / 8) bytes.
 #include <prismaquant/cli/command.hpp>
+#include <prismaquant/cli/options.hpp>
 #include <prismaquant/cli/toolset.hpp>
 
 #include <prismaquant/core/error.hpp>
+#include <prismaquant/io/output_set.hpp>
 #include <prismaquant/solvers/json.hpp>
 #include <prismaquant/solvers/registry.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 namespace prismaquant::cli {
 
@@ -27,7 +31,12 @@ struct solve_args {
 
 inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   namespace pqs = prismaquant::solvers;
-  if (have_bits == have_bytes) throw prismaquant::error("solve", "give exactly one of --target-bits and --target-bytes");
+  namespace fs = std::filesystem;
+  if (have_bits == have_bytes) throw prismaquant::error("--target-bits", "give exactly one of --target-bits and --target-bytes");
+  // The solution file appears complete or not at all (io/output_set.hpp), checked before the work.
+  const fs::path out_path(a.out);
+  prismaquant::output_set out(out_path.parent_path().empty() ? fs::path(".") : out_path.parent_path(),
+                              prismaquant::publish_mode::replace_files, {}, "--out " + a.out);
   const pqs::problem p = pqs::read_problem(a.problem);
   const pqs::flat_problem f = pqs::flatten(p);
   std::int64_t budget = a.target_bytes;
@@ -46,7 +55,8 @@ inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
   o.bit_precision = a.bit_precision;
   pqs::check_budget(f, budget, a.problem);
   const pqs::solution s = pqs::solve_by_name(a.solver, f, budget, o);
-  pqs::write_solution(a.out, p, s);
+  pqs::write_solution(out.path(out_path.filename().string()), p, s);
+  out.publish();
   std::printf("solve: %s, %lld bytes (%.6f bits/param) within %lld, dloss %.9g, lower bound %.9g, gap %.3g, %.3f s -> %s\n",
               std::string(pqs::to_string(s.status)).c_str(), static_cast<long long>(s.total_bytes), s.achieved_bits,
               static_cast<long long>(budget), s.dloss, s.lower_bound, s.gap, s.seconds, a.out.c_str());
@@ -58,21 +68,30 @@ inline int run_solve(const solve_args& a, bool have_bits, bool have_bytes) {
 inline std::function<int()> setup_solve(CLI::App& sub, const toolset&) {
   using namespace solve_detail;
   auto a = std::make_shared<solve_args>();
+  std::vector<std::string> solvers;
+  for (auto n : prismaquant::solvers::solver_names()) solvers.emplace_back(n);
   sub.add_option("--problem", a->problem, "problem JSON: {\"items\":[{\"name\",\"n_params\",\"candidates\":[...]}]}")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(check::existing_file());
   auto* bits = sub.add_option("--target-bits", a->target_bits,
-                              "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes");
-  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget");
+                              "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes")
+                   ->check(check::number(0, 1e6, check::open_low));
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget")->check(check::integer(0, INT64_MAX));
   bits->excludes(bytes);
   bytes->excludes(bits);
   sub.add_option("--solver", a->solver, "exact | hull_greedy | brute_force | reference_dp")
-      ->capture_default_str();
-  sub.add_option("--out", a->out, "solution JSON (written atomically)")->required();
+      ->capture_default_str()
+      ->check(check::one_of(solvers));
+  sub.add_option("--out", a->out, "solution JSON (written atomically)")->required()->check(check::output_file());
   sub.add_option("--gap-tolerance", a->gap_tolerance, "exact: stop at this certified relative gap")
-      ->capture_default_str();
-  sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")->capture_default_str();
-  sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")->capture_default_str();
+      ->capture_default_str()
+      ->check(check::number(0, 1e300));
+  sub.add_option("--time-limit", a->time_limit, "exact: search time limit, seconds")
+      ->capture_default_str()
+      ->check(check::number(0, 1e9, check::open_low));
+  sub.add_option("--bit-precision", a->bit_precision, "reference_dp: bin width in bits/param")
+      ->capture_default_str()
+      ->check(check::number(0, 64, check::open_low));
   return [a, bits, bytes] { return run_solve(*a, bits->count() > 0, bytes->count() > 0); };
 }
 

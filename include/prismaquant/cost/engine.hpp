@@ -98,6 +98,16 @@ inline const float* load_row(const plain_weight& w, std::int64_t r, float* out) 
   return out;
 }
 
+// load_row decodes an E4M3 NaN code (magnitude 0x7F) as a finite number (its fast decode has
+// no special case): the pre-pass finds those codes in the row's bytes instead.
+inline bool fp8_nan_in_row(const plain_weight& w, std::int64_t r) noexcept {
+  if (w.type != weight_dtype::fp8_e4m3_block128) return false;
+  const std::uint8_t* p = static_cast<const std::uint8_t*>(w.data) + r * w.cols;
+  bool nan = false;
+  for (std::int64_t j = 0; j < w.cols; ++j) nan |= (p[j] & 0x7Fu) == 0x7Fu;  // no early exit: vectorises
+  return nan;
+}
+
 // Asks the cache for row r while the current row is being computed: the fused pass spends far
 // longer per row than DRAM takes to deliver the next one, and the hardware prefetcher does not
 // run that far ahead of a loop that stalls on compute.
@@ -208,7 +218,7 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
         }
         cr[static_cast<std::size_t>(k)] = rr;
       }
-      if (xsimd::any(top >= simd::vu(0x7F800000u)) || top_tail >= 0x7F800000u) {
+      if (xsimd::any(top >= simd::vu(0x7F800000u)) || top_tail >= 0x7F800000u || fp8_nan_in_row(w, r)) {
         bad_row[static_cast<std::size_t>(t)] = r;
         return;
       }
@@ -238,9 +248,10 @@ void prepass(const plain_weight& w, const std::string& name, thread_pool& pool, 
       std::vector<float> buf(static_cast<std::size_t>(w.cols));
       const std::int64_t r = bad_row[static_cast<std::size_t>(t)];
       const float* x = load_row(w, r, buf.data());
+      const std::uint8_t* fp8 = w.type == weight_dtype::fp8_e4m3_block128 ? static_cast<const std::uint8_t*>(w.data) + r * w.cols : nullptr;
       for (std::int64_t j = 0; j < w.cols; ++j)
-        if (!std::isfinite(x[j]))
-          throw error(name, std::string(std::isnan(x[j]) ? "NaN" : "Inf") + " at [" + std::to_string(r) + ", " +
+        if (!std::isfinite(x[j]) || (fp8 && (fp8[j] & 0x7Fu) == 0x7Fu))
+          throw error(name, std::string(std::isnan(x[j]) || fp8 ? "NaN" : "Inf") + " at [" + std::to_string(r) + ", " +
                                 std::to_string(j) + "]; quantization needs finite weights");
     }
     out.tensor.add(task_range[static_cast<std::size_t>(t)].min);

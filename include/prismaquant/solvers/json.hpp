@@ -117,6 +117,8 @@ inline problem read_problem(const std::filesystem::path& path) {
                                " (dloss and memory_bytes must be finite numbers; NaN/Infinity are not JSON)");
     }
     throw error(where, std::string("invalid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // number overflow (1e309) and the like
+    throw error(where, std::string("invalid JSON: ") + e.what());
   }
   return problem_from_json(j, where);
 }

@@ -111,9 +111,10 @@ struct router_stats {
           if (!std::isfinite(v) || v < 0.0) throw error(we, "has a negative or non-finite accumulator");
         if (e.count < 0) throw error(we, "count is negative");
         if (e.count > acc.total_tokens) throw error(we, "routed count exceeds total_tokens");
-        routed += e.count;
+        if (__builtin_add_overflow(routed, e.count, &routed)) throw error(wd, "routed counts overflow int64");
       }
-      if (routed > acc.total_tokens * static_cast<std::int64_t>(top_k))
+      std::int64_t cap = 0;  // top_k × total_tokens; beyond int64 it bounds nothing
+      if (!__builtin_mul_overflow(acc.total_tokens, static_cast<std::int64_t>(top_k), &cap) && routed > cap)
         throw error(wd, "routed counts sum to more than top_k × total_tokens");
     }
   }

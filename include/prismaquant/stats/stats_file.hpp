@@ -50,6 +50,9 @@ inline exact_sum sum_from_json(const json& v, const std::string& name, const ctx
 }  // namespace detail
 
 // ---- reading ---------------------------------------------------------------------------------
+// Experts per router the reader accepts (real MoE models have at most a few hundred).
+inline constexpr std::int64_t max_experts = 1 << 16;
+
 inline model_stats read_stats(const std::filesystem::path& path) {
   using namespace detail;
   const document doc = open_document(path, "prismaquant.stats");
@@ -57,8 +60,10 @@ inline model_stats read_stats(const std::filesystem::path& path) {
   const ctx& c = doc.c;
   const side_tensors* sidep = doc.side_ptr();
   model_stats m;
-  if (j.contains("shards"))
+  if (j.contains("shards")) {
+    if (!j["shards"].is_array()) c.fail("\"shards\" must be an array of names");
     for (auto& s : j["shards"]) m.shards.push_back(string_field(s, "shards[]", c));
+  }
   if (j.contains("linears")) {
     const json& L = j["linears"];
     if (!L.is_object()) c.fail("\"linears\" must be an object keyed by module name");
@@ -99,12 +104,13 @@ inline model_stats read_stats(const std::filesystem::path& path) {
       const ctx cr = c.sub("routers[\"" + name + "\"]");
       router_stats r;
       r.name = name;
-      r.num_experts = static_cast<int>(positive_int(need(e, "num_experts", cr), "num_experts", cr));
-      r.top_k = static_cast<int>(positive_int(need(e, "top_k", cr), "top_k", cr));
+      r.num_experts = static_cast<int>(int_in_range(need(e, "num_experts", cr), "num_experts", cr, 1, max_experts));
+      r.top_k = static_cast<int>(int_in_range(need(e, "top_k", cr), "top_k", cr, 1, r.num_experts));
       r.experts_prefix = string_field(need(e, "experts_prefix", cr), "experts_prefix", cr);
       const json& D = need(e, "domains", cr);
       if (!D.is_object() || D.empty()) cr.fail("\"domains\" must be a non-empty object");
-      for (auto& [dname, de] : D.items()) {
+      for (auto& [dname, dentry] : D.items()) {
+        const json& de = dentry;  // a plain reference: lambdas may capture it (clang 14 cannot capture bindings)
         const ctx cd = cr.sub("domains[\"" + dname + "\"]");
         domain_acc& acc = r.domain(dname);
         acc.total_tokens = nonneg_int(need(de, "total_tokens", cd), "total_tokens", cd);

@@ -87,6 +87,8 @@ inline double nonneg_number(const json& v, const std::string& name, const ctx& c
 
 inline std::int64_t nonneg_int(const json& v, const std::string& name, const ctx& c) {
   if (!v.is_number_integer()) c.fail("field \"" + name + "\" must be an integer");
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    c.fail("field \"" + name + "\" is too large");
   const auto i = v.get<std::int64_t>();
   if (i < 0) c.fail("field \"" + name + "\" is negative");
   return i;
@@ -95,6 +97,14 @@ inline std::int64_t nonneg_int(const json& v, const std::string& name, const ctx
 inline std::int64_t positive_int(const json& v, const std::string& name, const ctx& c) {
   const auto i = nonneg_int(v, name, c);
   if (i == 0) c.fail("field \"" + name + "\" must be positive");
+  return i;
+}
+
+// An integer in [lo, hi] (no float, no silent truncation to a narrower type).
+inline std::int64_t int_in_range(const json& v, const std::string& name, const ctx& c, std::int64_t lo, std::int64_t hi) {
+  const auto i = v.is_number_unsigned() || !v.is_number_integer() ? nonneg_int(v, name, c) : v.get<std::int64_t>();
+  if (i < lo || i > hi)
+    c.fail("field \"" + name + "\" is " + std::to_string(i) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return i;
 }
 
@@ -153,9 +163,10 @@ class side_tensors {
     json hdr;
     try {
       hdr = json::parse(buf.substr(8, n));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse errors and number overflow
       c.fail(std::string("malformed safetensors header: ") + e.what());
     }
+    if (!hdr.is_object()) c.fail("safetensors header must be a JSON object");
     const std::size_t data0 = 8 + n;
     side_tensors st;
     for (auto& [name, e] : hdr.items()) {
@@ -164,8 +175,9 @@ class side_tensors {
       const std::string dt = string_field(need(e, "dtype", ce), "dtype", ce);
       const auto& offs = need(e, "data_offsets", ce);
       if (!offs.is_array() || offs.size() != 2) ce.fail("data_offsets must be [begin, end]");
-      const auto b = offs[0].get<std::uint64_t>(), en = offs[1].get<std::uint64_t>();
-      if (en < b || data0 + en > buf.size()) ce.fail("data_offsets out of range");
+      const auto b = static_cast<std::uint64_t>(nonneg_int(offs[0], "data_offsets[0]", ce));
+      const auto en = static_cast<std::uint64_t>(nonneg_int(offs[1], "data_offsets[1]", ce));
+      if (en < b || en > buf.size() - data0) ce.fail("data_offsets out of range");
       const int w = dt == "F64" ? 8 : dt == "F32" ? 4 : 0;
       if (!w) ce.fail("side-file vectors must be F64 or F32, got " + dt);
       if ((en - b) % w) ce.fail("byte length not a multiple of the element size");
@@ -197,8 +209,9 @@ class side_tensors {
 inline void read_shape(const json& e, const ctx& c, std::int64_t& out_features, std::int64_t& in_features) {
   const json& shape = need(e, "shape", c);
   if (!shape.is_array() || shape.size() != 2) c.fail("\"shape\" must be [out_features, in_features]");
-  out_features = positive_int(shape[0], "shape[0]", c);
-  in_features = positive_int(shape[1], "shape[1]", c);
+  // Each side below 2^31, so out·in and every count derived from it fit in int64.
+  out_features = int_in_range(shape[0], "shape[0]", c, 1, INT32_MAX);
+  in_features = int_in_range(shape[1], "shape[1]", c, 1, INT32_MAX);
 }
 
 // A stats or costs document: the parsed JSON, its error context, and the side tensors file it
@@ -214,8 +227,10 @@ struct document {
 inline document open_document(const std::filesystem::path& path, const std::string& format) {
   document d{parse_json(path), ctx{path.string()}, {}, false};
   if (!d.j.is_object()) d.c.fail("top level must be a JSON object");
-  if (d.j.value("format", std::string{}) != format) d.c.fail("\"format\" must be \"" + format + "\"");
-  if (d.j.value("version", 0) != 1) d.c.fail("unsupported \"version\" (this reader knows 1)");
+  if (!d.j.contains("format") || !d.j["format"].is_string() || d.j["format"].get<std::string>() != format)
+    d.c.fail("\"format\" must be \"" + format + "\"");
+  if (!d.j.contains("version") || !d.j["version"].is_number_integer() || d.j["version"] != 1)
+    d.c.fail("unsupported \"version\" (this reader knows 1)");
   if (d.j.contains("tensors")) {
     d.side = side_tensors::read(path.parent_path() / string_field(d.j["tensors"], "tensors", d.c));
     d.has_side = true;

@@ -1,0 +1,341 @@
+// The error contract of every `prismaquant` command, table-driven: each bad input (argument,
+// option value, file) must give exit 1 and exactly one line
+//   prismaquant: error: <file, option or object>: <problem>
+// containing the expected words, and must write nothing: the sandbox (models, earlier outputs)
+// is byte-for-byte the same afterwards, with no new entry (no partial set, no staging folder).
+// docs/errors.md lists what each command rejects; the counts per command are printed at the end.
+#include <prismaquant/io/safetensors.hpp>
+#include <prismaquant/model/synthetic.hpp>
+#include <prismaquant/solvers/json.hpp>
+
+#include "cli_run.hpp"
+#include "test_allocate_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+namespace pq = prismaquant;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+void put(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
+
+// Every entry under `d` (hidden ones included) with its bytes ("/" for a folder).
+std::map<std::string, std::string> snapshot(const fs::path& d) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : fs::recursive_directory_iterator(d))
+    m[fs::relative(e.path(), d).string()] = e.is_directory() ? "/" : slurp(e.path());
+  return m;
+}
+
+// Overwrites one byte of a tensor inside a safetensors file.
+void patch_byte(const fs::path& file, const std::string& tensor, std::size_t index, std::uint8_t value) {
+  std::uint64_t at = 0;
+  {
+    pq::safetensors_file f(file);
+    const auto* e = f.header().find(tensor);
+    REQUIRE(e);
+    at = f.header().data_offset() + e->begin + index;
+  }
+  std::fstream s(file, std::ios::in | std::ios::out | std::ios::binary);
+  s.seekp(static_cast<std::streamoff>(at));
+  s.put(static_cast<char>(value));
+}
+
+struct sandbox {
+  fs::path dir = fs::temp_directory_path() / ("pq_bad_input_" + std::to_string(::getpid()));
+  std::string model, nan_model, ff_model, stats, costs, problem;
+  sandbox() {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    pq::model::synthetic_minimax_options o;
+    o.hidden = 256, o.layers = 1, o.heads = 4, o.kv_heads = 2, o.head_dim = 64, o.experts = 4, o.top_k = 2;
+    o.intermediate = 128, o.vocab = 300, o.max_shard_bytes = 200'000;
+    pq::model::write_synthetic_minimax(dir / "model", o);
+    model = (dir / "model").string();
+    // The same checkpoint with one FP8 NaN code (0x7F, then 0xFF) in o_proj's weight.
+    const std::string o_proj = "model.layers.0.self_attn.o_proj.weight";
+    for (auto [name, code] : {std::pair{"nan_model", 0x7F}, std::pair{"ff_model", 0xFF}}) {
+      fs::copy(dir / "model", dir / name);
+      pq::checkpoint ck(dir / name);
+      patch_byte(ck.file_of(o_proj), o_proj, 3 * 256 + 5, static_cast<std::uint8_t>(code));
+    }
+    {  // and one with a NaN block scale (F32 0x7FC00000, little-endian)
+      fs::copy(dir / "model", dir / "scale_nan_model");
+      pq::checkpoint ck(dir / "scale_nan_model");
+      const std::string s = "model.layers.0.self_attn.o_proj.weight_scale_inv";
+      patch_byte(ck.file_of(s), s, 2, 0xC0);
+      patch_byte(ck.file_of(s), s, 3, 0x7F);
+    }
+    nan_model = (dir / "nan_model").string();
+    ff_model = (dir / "ff_model").string();
+    auto m = fixture::make(7, 1, 6, 2);
+    pq::stats::write_stats(dir / "stats.json", m.stats);
+    pq::stats::write_costs(dir / "costs.json", m.costs);
+    stats = (dir / "stats.json").string();
+    costs = (dir / "costs.json").string();
+    pq::solvers::problem p;
+    p.items.push_back({"a", 100, {{"NVFP4", 56, 0.5, {}}, {"BF16", 200, 0.0, {}}}});
+    put(dir / "problem.json", pq::solvers::problem_to_json(p).dump());
+    problem = (dir / "problem.json").string();
+  }
+  ~sandbox() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+  std::string file(const std::string& name, const std::string& text) const {
+    put(dir / name, text);
+    return path(name);
+  }
+};
+
+struct bad_case {
+  std::string args;                // after "prismaquant "
+  std::vector<std::string> words;  // each must appear in the error line
+};
+
+std::map<std::string, int>& counts() {
+  static std::map<std::string, int> c;
+  return c;
+}
+
+void expect_rejected(const sandbox& sb, const std::vector<bad_case>& cases) {
+  for (const auto& c : cases) {
+    const auto before = snapshot(sb.dir);
+    const auto r = pq_test::run_cli(c.args);
+    INFO("prismaquant " << c.args << "\n" << r.out);
+    CHECK(r.code == 1);
+    // The error is one line, the last; progress lines of a long stage may come before it.
+    REQUIRE_THAT(r.out, Catch::EndsWith("\n"));
+    const auto start = r.out.rfind('\n', r.out.size() - 2);
+    const std::string line = r.out.substr(start == std::string::npos ? 0 : start + 1);
+    CHECK_THAT(line, Catch::StartsWith("prismaquant: error: "));
+    CHECK(r.out.find("prismaquant: error: ") == r.out.size() - line.size());
+    for (const auto& w : c.words) CHECK_THAT(line, Catch::Contains(w));
+    CHECK(snapshot(sb.dir) == before);  // nothing written, nothing left behind
+    ++counts()[c.args.substr(0, c.args.find(' '))];
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
+  const sandbox sb;
+  const std::string m = sb.model, st = sb.stats, co = sb.costs, pr = sb.problem;
+  const std::string out_dir = sb.path("out"), out_file = sb.path("out.json");
+  // Earlier outputs that failed runs must leave exactly as they are.
+  fs::create_directories(sb.dir / "prev");
+  put(sb.dir / "prev" / "cost.json", "earlier costs");
+  put(sb.dir / "prev" / "cost.safetensors", "earlier side file");
+  put(sb.dir / "prev" / "layer_config.json", "earlier allocation");
+  put(sb.dir / "prev" / "layer_config.json.prune.json", "{}");
+  fs::create_directories(sb.dir / "prev_blocked" / "pareto.csv");  // publishing would fail on this name
+  put(sb.dir / "prev_blocked" / "layer_config.json", "earlier allocation");
+  fs::create_directories(sb.dir / "foreign");
+  put(sb.dir / "foreign" / "notes.txt", "someone's");
+
+  // Files with one thing wrong each.
+  auto fx = fixture::make(7, 1, 6, 2, true, {"NVFP4", "BF16"});
+  pq::stats::write_costs(sb.dir / "costs_no_mx.json", fx.costs);
+  auto f5 = fixture::make(7, 1, 6, 2);
+  for (auto& [n, l] : f5.costs.linears) l.formats["NVFP5"] = l.formats.at("NVFP4");
+  pq::stats::write_costs(sb.dir / "costs_nvfp5.json", f5.costs);
+  auto fa = fixture::make(7, 1, 6, 2);
+  for (auto& [n, l] : fa.costs.linears)
+    for (auto& [f, c] : l.formats) c.act_sse.reset();
+  pq::stats::write_costs(sb.dir / "costs_no_act.json", fa.costs);
+  auto fg = fixture::make(7, 1, 6, 2);
+  fg.costs.linears["model.ghost"] = fg.costs.linears.begin()->second;
+  fg.costs.linears["model.ghost"].name = "model.ghost";
+  pq::stats::write_costs(sb.dir / "costs_ghost.json", fg.costs);
+  auto fs_ = fixture::make(7, 1, 6, 2);
+  fs_.stats.linears.erase(fs_.stats.linears.begin());
+  pq::stats::write_stats(sb.dir / "stats_missing_linear.json", fs_.stats);
+  const std::string overflow = sb.file("overflow.json", R"({"items": [{"name": "a", "n_params": 1e309, "candidates": []}]})");
+  const std::string nan_problem =
+      sb.file("nan.json", R"({"items": [{"name": "a", "n_params": 1, "candidates": [{"fmt": "X", "memory_bytes": 1, "dloss": NaN}]}]})");
+  const std::string garbage = sb.file("garbage.safetensors", "not a safetensors file at all");
+  const std::string wrong_doc = sb.file("wrong_doc.json", R"({"format": "prismaquant.costs", "version": 1, "linears": {}})");
+  const std::string version_huge = sb.file("version_huge.json", R"({"format": "prismaquant.stats", "version": 1e300})");
+  // cost --stats for the synthetic model: lacking a Linear, and lacking xtx_diag
+  {
+    pq::stats::model_stats s;
+    pq::stats::linear_stats l;
+    l.name = "model.layers.0.self_attn.q_proj", l.out_features = 256, l.in_features = 256, l.rows_seen = 1;
+    l.source_dtype = pq::dtype::F8_E4M3;
+    s.linears[l.name] = l;
+    pq::stats::write_stats(sb.dir / "stats_cost_no_xtx.json", s);
+    s.linears[l.name].xtx_diag.assign(256, 1.0);
+    pq::stats::write_stats(sb.dir / "stats_cost_one.json", s);
+  }
+  // quantize: F32 weights with a NaN and an Inf
+  for (auto [name, v] : {std::pair{"w_nan.safetensors", std::nanf("")}, std::pair{"w_inf.safetensors", -INFINITY}}) {
+    std::vector<float> w(32 * 64, 0.25f);
+    w[5 * 64 + 9] = v;
+    pq::checkpoint_writer_options o;
+    o.single_file = true;
+    pq::checkpoint_writer wr(sb.dir / name, o);
+    wr.add(pq::tensor_spec{"layer.weight", pq::dtype::F32, {32, 64}}, std::as_bytes(std::span<const float>(w)));
+    wr.finish();
+  }
+  const std::string w_nan = sb.path("w_nan.safetensors"), w_inf = sb.path("w_inf.safetensors");
+  const std::string a_io = "allocate --stats " + st + " --costs " + co + " ";
+
+  expect_rejected(sb, {
+      // argument parsing, any command
+      {"", {"subcommand: missing", "cost", "solve"}},
+      {"bogus", {"bogus: unknown subcommand", "allocate"}},
+      {"inspect --model " + m + " --bogus", {"--bogus", "unexpected argument"}},
+      {"inspect --model", {"--model"}},
+      // inspect
+      {"inspect", {"--model: is required"}},
+      {"inspect --model " + sb.path("nowhere"), {"--model", "nowhere", "no such file or folder"}},
+      {"inspect --model " + garbage, {"garbage.safetensors"}},
+      {"inspect --model " + sb.path("foreign"), {"foreign"}},
+      // cost
+      {"cost --quiet --model " + sb.nan_model + " --out " + sb.path("prev/cost.json"),
+       {"model.layers.0.self_attn.o_proj.weight", "NaN at [3, 5]"}},
+      {"cost --quiet --model " + sb.ff_model + " --formats BF16 --out " + out_file, {"o_proj.weight", "NaN at [3, 5]"}},
+      {"cost --quiet --model " + sb.path("scale_nan_model") + " --out " + out_file,
+       {"o_proj.weight_scale_inv", "NaN at [0, 0]"}},
+      {"cost --quiet --model " + m + " --out " + sb.path("prev"), {"--out", "prev", "is a folder"}},
+      {"cost --quiet --model " + m + " --out " + sb.path("prev/cost.safetensors"), {"--out", "costs file is JSON"}},
+      {"cost --quiet --model " + m + " --formats NVFP5 --out " + out_file, {"--formats", "unknown format \"NVFP5\""}},
+      {"cost --quiet --model " + m + " --formats NVFP4,NVFP4 --out " + out_file, {"--formats", "twice"}},
+      {"cost --quiet --model " + m + " --formats , --out " + out_file, {"--formats", "empty list"}},
+      {"cost --quiet --model " + m + " --formats all,NVFP4 --out " + out_file, {"--formats", "\"all\""}},
+      {"cost --quiet --model " + m + " --formats MXFP4_RCEIL --out " + out_file, {"--formats", "not measured by the cost pass"}},
+      {"cost --quiet --model " + sb.path("nowhere") + " --out " + out_file, {"--model", "no such file or folder"}},
+      {"cost --quiet --model " + m, {"--out: is required"}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + sb.path("missing.json"), {"--stats", "missing.json", "no such file"}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + sb.path("stats_cost_one.json"),
+       {"stats_cost_one.json", "no statistics for Linear"}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + sb.path("stats_cost_no_xtx.json"),
+       {"stats_cost_no_xtx.json", "model.layers.0.self_attn.q_proj", "no xtx_diag"}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + wrong_doc, {"wrong_doc.json", "\"format\" must be \"prismaquant.stats\""}},
+      {"cost --quiet --model " + m + " --out " + out_file + " --stats " + version_huge, {"version_huge.json", "version"}},
+      // quantize
+      {"quantize --format NVFP5 --in " + w_nan + " --out " + out_file, {"--format", "unknown value \"NVFP5\""}},
+      {"quantize --format NVFP4 --in " + w_nan + " --out " + out_file, {"layer.weight", "NaN at [5, 9]"}},
+      {"quantize --format MXFP8_E4M3 --in " + w_inf + " --out " + out_file, {"layer.weight", "Inf at [5, 9]"}},
+      {"quantize --format NVFP4 --in " + sb.nan_model + " --out " + out_file, {"o_proj.weight", "NaN at [3, 5]"}},
+      {"quantize --format FP8_SOURCE --in " + sb.ff_model + " --out " + out_file, {"o_proj.weight", "NaN"}},
+      {"quantize --format NVFP4 --in " + sb.path("nowhere") + " --out " + out_file, {"--in", "no such file or folder"}},
+      {"quantize --format NVFP4 --in " + w_inf + " --out " + sb.path("prev"), {"--out", "is a folder"}},
+      {"quantize --format NVFP4 --in " + w_inf + " --out " + out_file + " --group layer,ghost", {"--group", "ghost"}},
+      {"quantize --format NVFP4 --in " + w_inf + " --out " + out_file + " --ignore ghost", {"--ignore", "ghost"}},
+      {"quantize --format NVFP4 --in " + garbage + " --out " + out_file, {"garbage.safetensors"}},
+      // solve
+      {"solve --problem " + pr + " --target-bits 5 --time-limit nan --out " + out_file, {"--time-limit", "not a finite number"}},
+      {"solve --problem " + pr + " --target-bits 5 --time-limit -1 --out " + out_file, {"--time-limit", "out of range"}},
+      {"solve --problem " + pr + " --target-bits 5 --gap-tolerance inf --out " + out_file, {"--gap-tolerance", "not a finite number"}},
+      {"solve --problem " + pr + " --target-bits 5 --bit-precision 0 --out " + out_file, {"--bit-precision", "out of range"}},
+      {"solve --problem " + pr + " --target-bits nan --out " + out_file, {"--target-bits", "not a finite number"}},
+      {"solve --problem " + pr + " --target-bits inf --out " + out_file, {"--target-bits", "not a finite number"}},
+      {"solve --problem " + pr + " --target-bits 1e13 --out " + out_file, {"--target-bits", "out of range"}},
+      {"solve --problem " + pr + " --target-bits abc --out " + out_file, {"--target-bits", "not a number"}},
+      {"solve --problem " + pr + " --target-bytes -5 --out " + out_file, {"--target-bytes", "out of range"}},
+      {"solve --problem " + pr + " --target-bytes 1.5 --out " + out_file, {"--target-bytes", "not an integer"}},
+      {"solve --problem " + pr + " --target-bytes 1e30 --out " + out_file, {"--target-bytes", "out of range"}},
+      {"solve --problem " + pr + " --target-bits 5 --target-bytes 100 --out " + out_file, {"--target-bits", "together", "--target-bytes"}},
+      {"solve --problem " + pr + " --out " + out_file, {"exactly one of --target-bits and --target-bytes"}},
+      {"solve --problem " + pr + " --target-bytes 10 --out " + out_file, {"smallest feasible"}},
+      {"solve --problem " + sb.path("nowhere.json") + " --target-bits 5 --out " + out_file, {"--problem", "no such file"}},
+      {"solve --problem " + sb.path("prev") + " --target-bits 5 --out " + out_file, {"--problem", "is a folder"}},
+      {"solve --problem " + overflow + " --target-bits 5 --out " + out_file, {"overflow.json", "invalid JSON", "1e309"}},
+      {"solve --problem " + nan_problem + " --target-bits 5 --out " + out_file, {"nan.json", "NaN"}},
+      {"solve --problem " + pr + " --target-bits 5 --solver bogus --out " + out_file, {"--solver", "unknown value \"bogus\""}},
+      {"solve --problem " + pr + " --target-bits 5 --out " + sb.path("prev"), {"--out", "is a folder"}},
+      {"solve --problem " + pr + " --target-bits 5", {"--out: is required"}},
+      // allocate
+      {a_io + "--formats NVFP4,MXFP4 --target-bits 6 --out " + out_dir, {"costs.json", "no costs for format MXFP4"}},
+      {"allocate --stats " + st + " --costs " + sb.path("costs_no_mx.json") + " --formats NVFP4,MXFP8_E4M3 --target-bits 6 --out " + out_dir,
+       {"costs_no_mx.json", "MXFP8_E4M3"}},
+      {"allocate --stats " + st + " --costs " + sb.path("costs_nvfp5.json") + " --target-bits 6 --out " + out_dir,
+       {"costs_nvfp5.json", "unknown format \"NVFP5\""}},
+      {a_io + "--formats NVFP5 --target-bits 6 --out " + out_dir, {"--formats", "\"NVFP5\""}},
+      {a_io + "--target-bits 1e13 --out " + out_dir, {"--target-bits", "out of range"}},
+      {a_io + "--target-bits inf --out " + out_dir, {"--target-bits", "not a finite number"}},
+      {a_io + "--target-bits nan --out " + out_dir, {"--target-bits", "not a finite number"}},
+      {a_io + "--target-bits -1 --out " + out_dir, {"--target-bits", "out of range"}},
+      {a_io + "--target-bits 6 --target-bytes 5000 --out " + out_dir, {"--target-bits", "together"}},
+      {a_io + "--target-bits 6 --sweep 4,5 --out " + out_dir, {"together"}},
+      {a_io + "--out " + out_dir, {"exactly one of --target-bits"}},
+      {a_io + "--target-bytes 1.5 --out " + out_dir, {"--target-bytes", "not an integer"}},
+      {a_io + "--target-bytes 1e19 --out " + out_dir, {"--target-bytes", "out of range"}},
+      {a_io + "--sweep 4,nan --out " + out_dir, {"--sweep", "not a finite number"}},
+      {a_io + "--sweep-bytes 100,2.5 --out " + out_dir, {"--sweep-bytes", "not an integer"}},
+      {a_io + "--target-bits 6 --prune-ratios 0,1.5 --out " + out_dir, {"--prune-ratios", "out of range"}},
+      {a_io + "--target-bits 6 --prune-ratios nan --out " + out_dir, {"--prune-ratios", "not a finite number"}},
+      {a_io + "--target-bits 6 --alpha nan --out " + out_dir, {"--alpha", "not a finite number"}},
+      {a_io + "--target-bits 6 --alpha -1 --out " + out_dir, {"--alpha", "out of range"}},
+      {a_io + "--target-bits 6 --proxy bogus --out " + out_dir, {"--proxy", "unknown value \"bogus\""}},
+      {a_io + "--target-bits 6 --saliency bogus --out " + out_dir, {"--saliency", "unknown value"}},
+      {a_io + "--target-bits 6 --domain-policy bogus --out " + out_dir, {"--domain-policy", "unknown value"}},
+      {a_io + "--target-bits 6 --solver bogus --out " + out_dir, {"--solver", "unknown value"}},
+      {a_io + "--sweep 4,5,6 --knee bogus --out " + out_dir, {"--knee", "unknown value"}},
+      {a_io + "--target-bits 6 --out " + sb.path("garbage.safetensors"), {"--out", "is a file, not a folder"}},
+      {"allocate --stats " + sb.path("nowhere.json") + " --costs " + co + " --target-bits 6 --out " + out_dir, {"--stats", "no such file"}},
+      {"allocate --stats " + st + " --costs " + sb.path("prev") + " --target-bits 6 --out " + out_dir, {"--costs", "is a folder"}},
+      {"allocate --stats " + st + " --costs " + sb.path("costs_no_act.json") + " --target-bits 6 --proxy act_weighted --out " + out_dir,
+       {"needs act_sse"}},
+      {"allocate --stats " + st + " --costs " + sb.path("costs_ghost.json") + " --target-bits 6 --out " + out_dir,
+       {"unknown Linear \"model.ghost\""}},
+      {"allocate --stats " + sb.path("stats_missing_linear.json") + " --costs " + co + " --target-bits 6 --out " + out_dir,
+       {"unknown Linear"}},
+      {"allocate --stats " + co + " --costs " + co + " --target-bits 6 --out " + out_dir, {"costs.json", "prismaquant.stats"}},
+      {a_io + "--target-bits 0.5 --out " + sb.path("prev"), {"smallest feasible size"}},
+      {a_io + "--target-bits 6 --out " + sb.path("prev_blocked"), {"pareto.csv", "is a folder"}},
+      // synthesize
+      {"synthesize --layers 0 --out " + out_dir, {"--layers", "out of range"}},
+      {"synthesize --layers nan --out " + out_dir, {"--layers", "not an integer"}},
+      {"synthesize --layers 1 --experts 4 --top-k 8 --out " + out_dir, {"--top-k", "larger than --experts"}},
+      {"synthesize --layers 1 --shard-bytes 0 --out " + out_dir, {"--shard-bytes", "out of range"}},
+      {"synthesize --layers 1 --out " + sb.path("garbage.safetensors"), {"--out", "is a file"}},
+      {"synthesize --layers 1 --hidden 256 --experts 2 --top-k 1 --intermediate 128 --vocab 100 --heads 2 --kv-heads 1 "
+       "--head-dim 64 --out " + sb.path("foreign"),
+       {"foreign", "notes.txt", "did not write"}},
+  });
+  for (const auto& [cmd, n] : counts()) WARN("bad inputs tested for '" << (cmd.empty() ? "(none)" : cmd) << "': " << n);
+}
+
+TEST_CASE("cost: a rerun writes byte-identical files; a new run replaces the whole set") {
+  const sandbox sb;
+  for (const char* name : {"a", "b"}) {
+    const auto r = pq_test::run_cli("cost --quiet --model " + sb.model + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16 --out " +
+                                    sb.path(std::string(name) + "/cost.json"));
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+  }
+  for (const char* f : {"cost.json", "cost.safetensors"}) {
+    INFO(f);
+    REQUIRE(fs::exists(sb.dir / "a" / f));
+    CHECK(slurp(sb.dir / "a" / f) == slurp(sb.dir / "b" / f));
+  }
+  // Without per-row SSE the set has no side file: the earlier one is removed with the set.
+  const auto r = pq_test::run_cli("cost --quiet --no-row-sse --model " + sb.model + " --formats NVFP4 --out " + sb.path("a/cost.json"));
+  REQUIRE(r.code == 0);
+  CHECK_FALSE(fs::exists(sb.dir / "a" / "cost.safetensors"));
+  CHECK(std::vector<std::string>{"cost.json"} == [&] {
+    std::vector<std::string> v;
+    for (const auto& e : fs::directory_iterator(sb.dir / "a")) v.push_back(e.path().filename().string());
+    return v;
+  }());
+}
