@@ -8,11 +8,17 @@
 // --prune-manifest defaults to <layer-config>.prune.json when that file exists.
 // Every check runs before any weight is read (export/plan.hpp); the folder is published in
 // one step at the end (nothing partial on error).
+//
+// --rounding gptq / gptq+sweep need the Hessian of each Linear's calibration inputs, taken in a
+// sequential forward through the already-quantized earlier layers; this build has no model
+// forward, so they (and --calib) are rejected with a one-line error before anything is read.
 #include "command.hpp"
+#include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/export/writer.hpp>
 
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 namespace pq = prismaquant;
@@ -26,6 +32,9 @@ int run_export(const std::string& model_dir, const std::string& layer_config, st
   const px::rounding_kind r = px::parse_rounding(rounding);
   const px::loader target = px::parse_loader(loader);
   if (max_shard == 0) throw pq::error("--max-shard-bytes", "must be positive");
+  if (r != px::rounding_kind::rtn)
+    throw pq::error("--rounding", rounding + " needs calibration inputs (--calib) from the model forward, which is not "
+                                  "available in this build; use --rounding rtn");
   std::error_code ec;
   if (manifest.empty()) {
     const auto def = pq::allocate::prune_manifest_path(layer_config);
@@ -61,15 +70,21 @@ pq::tool::registration reg{
       auto weight_only = std::make_shared<bool>(false);
       auto loader = std::make_shared<std::string>("vllm");
       auto shard = std::make_shared<std::uint64_t>(5'000'000'000ull);
-      sub.add_option("--model", *model, "Source checkpoint folder")->required();
-      sub.add_option("--layer-config", *lc, "layer_config.json (prismaquant allocate)")->required();
-      sub.add_option("--prune-manifest", *pm, "Prune manifest (default: <layer-config>.prune.json if present)");
-      sub.add_option("--out", *out, "Output checkpoint folder (published atomically)")->required();
-      sub.add_option("--rounding", *rounding, "rtn | gptq | gptq+sweep (default rtn)");
-      sub.add_option("--calib", *calib, "Calibration token file(s) (uint16 [rows, seq_len])")->take_all();
+      namespace check = pq::cli::check;
+      sub.add_option("--model", *model, "Source checkpoint folder")->required()->check(check::existing_folder());
+      sub.add_option("--layer-config", *lc, "layer_config.json (prismaquant allocate)")->required()->check(check::existing_file());
+      sub.add_option("--prune-manifest", *pm, "Prune manifest (default: <layer-config>.prune.json if present)")
+          ->check(check::existing_file());
+      sub.add_option("--out", *out, "Output checkpoint folder (published atomically)")->required()->check(check::output_folder());
+      sub.add_option("--rounding", *rounding, "rtn | gptq | gptq+sweep (default rtn; gptq needs --calib, not in this build)")
+          ->check(check::one_of({"rtn", "gptq", "gptq+sweep"}));
+      sub.add_option("--calib", *calib, "Calibration token file(s) (uint16 [rows, seq_len])")->take_all()->check(check::existing_file());
       sub.add_flag("--weight-only", *weight_only, "No activation quantization (NVFP4 -> NVFP4A16, ...)");
-      sub.add_option("--loader", *loader, "vllm (default: its scheme rules) | transformers");
-      sub.add_option("--max-shard-bytes", *shard, "Largest shard (default 5e9, transformers' default)");
+      sub.add_option("--loader", *loader, "vllm (default: its scheme rules) | transformers")
+          ->check(check::one_of({"vllm", "transformers"}));
+      // transform, not check: CLI11 discards a check's rewrite, so "1e6" would not convert
+      sub.add_option("--max-shard-bytes", *shard, "Largest shard (default 5e9, transformers' default)")
+          ->transform(check::integer(1, std::numeric_limits<std::int64_t>::max()));
       return [=] { return run_export(*model, *lc, *pm, *out, *rounding, *calib, *weight_only, *loader, *shard); };
     }};
 
