@@ -10,8 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -282,4 +284,66 @@ TEST_CASE("export plan: FP8_SOURCE needs an FP8 block source", "[export]") {
                         Catch::Contains("FP8_SOURCE needs an FP8 128x128-block source weight, but this one is BF16"));
   d.linears[0].source = pm::source_format::fp8_block128;
   CHECK_NOTHROW(prismaquant::exporter::make_plan(d, lc, {}, prismaquant::exporter::loader::vllm, true, "lc.json", "pm"));
+}
+
+TEST_CASE("export: --max-shard-bytes writes several shards and an index; same tensors, byte-identical rerun", "[export]") {
+  const fs::path lc = golden / "nvfp4" / "layer_config.json";
+  const fs::path one = scratch("shards_one"), a = scratch("shards_a"), b = scratch("shards_b");
+  for (const auto& [out, extra] : {std::pair{one, std::string()}, std::pair{a, std::string(" --max-shard-bytes 1000000")},
+                                   std::pair{b, std::string(" --max-shard-bytes 1e6")}}) {
+    const auto r = run_cli("export --weight-only --model " + model.string() + " --layer-config " + lc.string() + " --out " +
+                           out.string() + extra);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+  }
+  CHECK(fs::exists(one / "model.safetensors"));
+  CHECK_FALSE(fs::exists(one / "model.safetensors.index.json"));
+  const json idx = read_json(a / "model.safetensors.index.json");
+  std::set<std::string> shards;
+  for (const auto& [t, f] : idx["weight_map"].items()) shards.insert(f.get<std::string>());
+  REQUIRE(shards.size() >= 8);  // ~8.1 MB of tensors in shards of at most 1 MB
+  std::uintmax_t tensor_bytes = 0;
+  std::size_t n = 0;
+  for (const auto& f : shards) {
+    INFO(f);
+    CHECK(f.rfind("model-", 0) == 0);
+    CHECK(f.find("-of-" + std::string(5 - std::to_string(shards.size()).size(), '0') + std::to_string(shards.size()) +
+                 ".safetensors") != std::string::npos);
+    // a shard over the limit only when one tensor alone is larger
+    prismaquant::safetensors_file sf(a / f);
+    std::uintmax_t largest = 0, sum = 0;
+    for (const auto& v : sf.tensors()) {
+      largest = std::max<std::uintmax_t>(largest, v.bytes.size());
+      sum += v.bytes.size();
+      CHECK(idx["weight_map"][std::string(v.name)] == f);
+      ++n;
+    }
+    CHECK((sum <= 1'000'000 || sf.tensors().size() == 1));
+    tensor_bytes += sum;
+    CHECK(read_bytes(a / f) == read_bytes(b / f));  // 1e6 and 1000000 are the same limit: same bytes
+  }
+  CHECK(n == idx["weight_map"].size());
+  CHECK(idx["metadata"]["total_size"].get<std::uintmax_t>() == tensor_bytes);
+  CHECK(read_bytes(a / "model.safetensors.index.json") == read_bytes(b / "model.safetensors.index.json"));
+  CHECK_FALSE(fs::exists(a / "model.safetensors"));
+  // every tensor equals the single-file export's, byte for byte; the other files are the same
+  prismaquant::checkpoint c1(one), cn(a);
+  REQUIRE(c1.names().size() == cn.names().size());
+  for (const auto& name : c1.names()) {
+    const auto x = c1.tensor(name), y = cn.tensor(name);
+    INFO(name);
+    CHECK(x.type == y.type);
+    CHECK(std::equal(x.bytes.begin(), x.bytes.end(), y.bytes.begin(), y.bytes.end()));
+  }
+  for (const char* f : {"config.json", "export_report.json", "generation_config.json"}) CHECK(read_bytes(one / f) == read_bytes(a / f));
+
+  // re-exporting into the sharded folder with one file replaces the whole tree: no stale shard left
+  const auto r = run_cli("export --weight-only --model " + model.string() + " --layer-config " + lc.string() + " --out " + a.string());
+  REQUIRE(r.code == 0);
+  for (const auto& de : fs::directory_iterator(a)) {
+    INFO(de.path());
+    CHECK(de.path().filename().string().rfind("model-", 0) != 0);
+    CHECK(read_bytes(de.path()) == read_bytes(one / de.path().filename()));
+  }
+  CHECK_FALSE(fs::exists(a / "model.safetensors.index.json"));
 }
