@@ -81,9 +81,10 @@ void expect_error(const std::string& args, const fs::path& out, const std::strin
 }  // namespace
 
 TEST_CASE("export: the golden layer configs write what files.json records, byte-identical on rerun", "[export]") {
-  for (const char* c : {"nvfp4"}) {  // goldens with files.json (the other cases: run make_export_golden.py)
+  for (const char* c : {"nvfp4", "mixed_pruned", "experts_mixed"}) {
     INFO(c);
     const fs::path in = golden / c;
+    REQUIRE(fs::exists(in / "files.json"));  // python/golden/make_export_golden.py
     std::string flags = "--weight-only";
     if (std::string(c) == "experts_mixed") flags += " --loader transformers";
     const fs::path a = scratch(std::string(c) + "_a"), b = scratch(std::string(c) + "_b");
