@@ -8,11 +8,14 @@
 #include <prismaquant/model/synthetic.hpp>
 #include <prismaquant/solvers/json.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_run.hpp"
 #include "test_allocate_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -196,6 +199,67 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
     wr.finish();
   }
   const std::string w_nan = sb.path("w_nan.safetensors"), w_inf = sb.path("w_inf.safetensors");
+  // export: layer configs for the synthetic models (sb.model: 1 layer; model2: 2 layers), all
+  // NVFP4 with one thing changed each, and a prune manifest keeping 3 experts in layer 0, 2 in layer 1
+  {
+    pq::model::synthetic_minimax_options o;
+    o.hidden = 256, o.layers = 2, o.heads = 4, o.kv_heads = 2, o.head_dim = 64, o.experts = 4, o.top_k = 2;
+    o.intermediate = 128, o.vocab = 300, o.max_shard_bytes = 200'000;
+    pq::model::write_synthetic_minimax(sb.dir / "model2", o);
+  }
+  using njson = nlohmann::json;
+  const njson nvfp4 = {{"bits", 4}, {"group_size", 16}, {"data_type", "nv_fp"}, {"fmt", "NVFP4"}};
+  const njson mxfp8 = {{"bits", 8}, {"group_size", 32}, {"data_type", "mx_fp"}, {"fmt", "MXFP8_E4M3"}};
+  auto lc_all = [&](int layers, const std::vector<std::pair<int, int>>& drop) {  // (layer, expert) dropped
+    njson j = njson::object();
+    for (int l = 0; l < layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      for (const char* x : {"q", "k", "v", "o"}) j[p + "self_attn." + x + "_proj"] = nvfp4;
+      for (int e = 0; e < 4; ++e)
+        if (std::find(drop.begin(), drop.end(), std::pair{l, e}) == drop.end())
+          for (const char* w : {"w1", "w2", "w3"}) j[p + "block_sparse_moe.experts." + std::to_string(e) + "." + w] = nvfp4;
+    }
+    return j;
+  };
+  const std::string e_lc = sb.file("e_lc.json", lc_all(1, {}).dump());
+  njson j = lc_all(1, {});
+  j["model.layers.7.self_attn.q_proj"] = nvfp4;
+  const std::string e_ghost = sb.file("e_ghost.json", j.dump());
+  j = lc_all(1, {});
+  j["model.layers.0.self_attn.o_proj"] = {{"bits", 5}, {"group_size", 16}, {"data_type", "nv_fp"}, {"fmt", "NVFP5"}};
+  const std::string e_nvfp5 = sb.file("e_nvfp5.json", j.dump());
+  j = lc_all(1, {});
+  j["model.layers.0.self_attn.o_proj"] = {{"bits", 3}, {"group_size", 7}, {"data_type", "int"}};
+  const std::string e_int3 = sb.file("e_int3.json", j.dump());
+  j = lc_all(1, {});
+  j["model.layers.0.self_attn.k_proj"] = mxfp8;
+  const std::string e_qkv = sb.file("e_qkv.json", j.dump());
+  j = lc_all(1, {});
+  j["model.layers.0.block_sparse_moe.experts.2.w2"] = mxfp8;
+  const std::string e_moe = sb.file("e_moe.json", j.dump());
+  j = lc_all(1, {});
+  j["model.layers.0.block_sparse_moe.gate"] = nvfp4;
+  const std::string e_router = sb.file("e_router.json", j.dump());
+  const std::string e_broken = sb.file("e_broken.json", "{\"model.layers.0.self_attn.q_proj\": {\"bits\": 4,");
+  const std::string e_pruned = sb.file("e_pruned.json", lc_all(2, {{0, 3}, {1, 2}, {1, 3}}).dump());
+  {
+    njson pm = njson::object();
+    for (int l = 0; l < 2; ++l) {
+      njson kept = njson::array(), o2n = njson::object(), pruned = njson::array();
+      for (int e = 0; e < 4; ++e)
+        if (e >= 3 - l) pruned.push_back(e);
+        else o2n[std::to_string(e)] = static_cast<int>(kept.size()), kept.push_back(e);
+      pm["model.layers." + std::to_string(l) + ".block_sparse_moe.gate"] = {
+          {"num_experts_orig", 4}, {"num_experts_kept", kept.size()}, {"pruned_expert_ids", pruned},
+          {"kept_expert_ids", kept}, {"orig_to_new_eid", o2n}};
+    }
+    sb.file("e_pruned.json.prune.json", pm.dump());
+    njson ghost = njson::object();
+    ghost["model.layers.5.block_sparse_moe.gate"] = pm["model.layers.0.block_sparse_moe.gate"];
+    sb.file("e_pm_ghost.json", ghost.dump());
+  }
+  const std::string ex = "export --weight-only --model " + m + " --out " + out_dir + " --layer-config ";
+
   const std::string a_io = "allocate --stats " + st + " --costs " + co + " ";
   // probe / eval / merge: the tiny Qwen3-MoE model (vocab 260), a copy of it with a BF16 NaN in
   // layer 1's post-attention norm, and token files of 4 rows x 16 with one thing wrong each.
@@ -363,6 +427,35 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {"merge " + sb.path("part.json") + " " + sb.path("part.json") + " --out " + out_file, {"shard 0/2 is given twice"}},
       {"merge " + st + " " + co + " --out " + out_file, {"costs.json", "\"format\" must be \"prismaquant.stats\""}},
       {"merge --out " + out_file, {"inputs: is required"}},
+      // export
+      {"export --weight-only --model " + sb.path("nowhere") + " --layer-config " + e_lc + " --out " + out_dir,
+       {"--model", "nowhere", "no such folder"}},
+      {"export --weight-only --model " + m + " --out " + out_dir, {"--layer-config: is required"}},
+      {ex + sb.path("nowhere.json"), {"--layer-config", "no such file"}},
+      {ex + e_ghost, {"e_ghost.json", "\"model.layers.7.self_attn.q_proj\"", "no such Linear in the model"}},
+      {ex + e_nvfp5, {"e_nvfp5.json", "\"model.layers.0.self_attn.o_proj\"", "NVFP5"}},
+      {ex + e_int3, {"e_int3.json", "\"model.layers.0.self_attn.o_proj\"", "no format this library knows"}},
+      {ex + e_broken, {"e_broken.json", "malformed JSON"}},
+      {ex + e_qkv, {"e_qkv.json", "\"model.layers.0.self_attn.k_proj\"", "fused sibling"}},
+      {ex + e_moe, {"e_moe.json", "model.layers.0.block_sparse_moe.experts.2.w2", "vLLM needs one scheme"}},
+      {ex + e_router, {"e_router.json", "\"model.layers.0.block_sparse_moe.gate\"", "routers are never quantized"}},
+      {"export --weight-only --model " + sb.path("model2") + " --out " + out_dir + " --layer-config " + e_pruned,
+       {"e_pruned.json.prune.json", "\"model.layers.1.block_sparse_moe.gate\"", "keeps 2 experts", "same number"}},
+      {ex + e_lc + " --prune-manifest " + sb.path("e_pm_ghost.json"),
+       {"e_pm_ghost.json", "\"model.layers.5.block_sparse_moe.gate\"", "not a router of the model"}},
+      {"export --weight-only --model " + sb.nan_model + " --out " + out_dir + " --layer-config " + e_lc,
+       {"model.layers.0.self_attn.o_proj.weight", "NaN at [3, 5]"}},
+      {ex + e_lc + " --max-shard-bytes 0", {"--max-shard-bytes", "out of range"}},
+      {ex + e_lc + " --max-shard-bytes 1.5", {"--max-shard-bytes", "not an integer"}},
+      {ex + e_lc + " --rounding gptq", {"--rounding", "--calib", "not available in this build"}},
+      {ex + e_lc + " --rounding best", {"--rounding", "unknown value \"best\""}},
+      {ex + e_lc + " --loader sglang", {"--loader", "unknown value \"sglang\""}},
+      {ex + e_lc + " --calib " + sb.path("nowhere.bin"), {"--calib", "no such file"}},
+      {"export --model " + m + " --out " + out_dir + " --layer-config " + e_lc, {"--layer-config", "--calib", "--weight-only"}},
+      {"export --weight-only --model " + m + " --layer-config " + e_lc + " --out " + sb.path("garbage.safetensors"),
+       {"--out", "is a file"}},
+      {"export --weight-only --model " + m + " --layer-config " + e_lc + " --out " + sb.path("foreign"),
+       {"foreign", "notes.txt", "did not write"}},
       // synthesize
       {"synthesize --layers 0 --out " + out_dir, {"--layers", "out of range"}},
       {"synthesize --layers nan --out " + out_dir, {"--layers", "not an integer"}},

@@ -1,0 +1,350 @@
+// `prismaquant export` on the shipped model: what it writes (config.json's
+// quantization_config, pruned experts renumbered, router and correction bias shrunk in kept
+// order, FP8_SOURCE copied byte for byte, byte-identical reruns) and bad input (one line
+// `prismaquant: error: <file or option>: <problem>`, exit 1, nothing written).
+// The real clients' checks are tests/live/test_export_*.py.
+#include "cli_run.hpp"
+
+#include <prismaquant/export/plan.hpp>
+#include <prismaquant/io/safetensors.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using pq_test::run_cli;
+
+namespace {
+
+const fs::path model = fs::path(PQ_SOURCE_DIR) / "models" / "minimax-m2-tiny";
+const fs::path golden = fs::path(PQ_SOURCE_DIR) / "tests" / "golden" / "export";
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::path(PQ_BUILD_DIR) / "test_cli_export" / name;
+  fs::remove_all(p);
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+void write_json(const fs::path& p, const json& j) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << j.dump(1);
+}
+
+json entry(const std::string& fmt) {
+  if (fmt == "NVFP4") return {{"bits", 4}, {"group_size", 16}, {"data_type", "nv_fp"}, {"fmt", fmt}};
+  if (fmt == "MXFP8_E4M3") return {{"bits", 8}, {"group_size", 32}, {"data_type", "mx_fp"}, {"fmt", fmt}};
+  if (fmt == "FP8_SOURCE") return {{"bits", 8}, {"group_size", 128}, {"data_type", "fp8_e4m3"}, {"fmt", fmt}};
+  return {{"bits", 16}, {"group_size", -1}, {"data_type", "float"}, {"fmt", "BF16"}};
+}
+
+json all_linears(const std::string& fmt) {
+  json lc = json::object();
+  for (int l = 0; l < 4; ++l) {
+    for (const char* p : {"q", "k", "v", "o"}) lc["model.layers." + std::to_string(l) + ".self_attn." + p + "_proj"] = entry(fmt);
+    for (int e = 0; e < 32; ++e)
+      for (const char* w : {"w1", "w2", "w3"})
+        lc["model.layers." + std::to_string(l) + ".block_sparse_moe.experts." + std::to_string(e) + "." + w] = entry(fmt);
+  }
+  return lc;
+}
+
+// A failing export: exit 1, exactly one line naming what is wrong, no output folder.
+void expect_error(const std::string& args, const fs::path& out, const std::string& must_contain) {
+  const auto r = run_cli("export --model " + model.string() + " --out " + out.string() + " " + args);
+  INFO(r.out);
+  CHECK(r.code == 1);
+  CHECK(r.out.rfind("prismaquant: error: ", 0) == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  CHECK(r.out.find(must_contain) != std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+  for (const auto& de : fs::directory_iterator(out.parent_path()))  // no staging folder left
+    CHECK(de.path().filename().string().find(".staging-") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("export: the golden layer configs write what files.json records, byte-identical on rerun", "[export]") {
+  for (const char* c : {"nvfp4", "mixed_pruned", "experts_mixed"}) {
+    INFO(c);
+    const fs::path in = golden / c;
+    REQUIRE(fs::exists(in / "files.json"));  // python/golden/make_export_golden.py
+    std::string flags = "--weight-only";
+    if (std::string(c) == "experts_mixed") flags += " --loader transformers";
+    const fs::path a = scratch(std::string(c) + "_a"), b = scratch(std::string(c) + "_b");
+    for (const auto& out : {a, b}) {
+      const auto r = run_cli("export --model " + model.string() + " --layer-config " + (in / "layer_config.json").string() +
+                             " --out " + out.string() + " " + flags);
+      INFO(r.out);
+      REQUIRE(r.code == 0);
+    }
+    const json files = read_json(in / "files.json");
+    std::size_t n = 0;
+    for (const auto& de : fs::directory_iterator(a)) {
+      const std::string name = de.path().filename().string();
+      CHECK(files.contains(name));
+      CHECK(read_bytes(de.path()) == read_bytes(b / name));
+      if (files.contains(name)) CHECK(files[name]["bytes"].get<std::uintmax_t>() == fs::file_size(de.path()));
+      ++n;
+    }
+    CHECK(n == files.size());
+  }
+}
+
+TEST_CASE("export: config.json, pruning, router and bias, FP8_SOURCE pass-through", "[export]") {
+  const fs::path in = golden / "mixed_pruned";
+  const fs::path out = scratch("mixed_pruned");
+  const auto r = run_cli("export --model " + model.string() + " --layer-config " + (in / "layer_config.json").string() +
+                         " --out " + out.string() + " --weight-only");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const json cfg = read_json(out / "config.json");
+  CHECK(cfg["num_local_experts"] == 24);
+  const json& qc = cfg["quantization_config"];
+  CHECK(qc["quant_method"] == "compressed-tensors");
+  CHECK(qc["format"] == "mixed-precision");
+  CHECK(qc["quantization_status"] == "compressed");
+  for (int l = 0; l < 4; ++l)
+    CHECK(std::find(qc["ignore"].begin(), qc["ignore"].end(), "model.layers." + std::to_string(l) + ".mlp.gate") !=
+          qc["ignore"].end());
+  CHECK(qc["config_groups"]["MXFP8"]["weights"]["scale_dtype"] == "torch.uint8");
+  CHECK(qc["config_groups"]["FP8_BLOCK"]["weights"]["block_structure"] == json::array({128, 128}));
+  CHECK(qc["config_groups"]["MXFP8"]["targets"] ==
+        json::array({"re:^model[.]layers[.]0[.]mlp[.]experts[.][0-9]+[.](down|gate|up)_proj$",
+                     "re:^model[.]layers[.]2[.]self_attn[.]o_proj$"}));
+  for (const auto& [g, grp] : qc["config_groups"].items())
+    for (const auto& t : grp["targets"]) {
+      CHECK(t.get<std::string>().rfind("re:^model[.]layers[.]", 0) == 0);
+      CHECK(t.get<std::string>().back() == '$');
+    }
+
+  prismaquant::checkpoint src(model), dst(out);
+  const std::vector<int> dropped{3, 9, 17, 20, 21, 25, 28, 31};
+  std::vector<int> kept;
+  for (int e = 0; e < 32; ++e)
+    if (std::find(dropped.begin(), dropped.end(), e) == dropped.end()) kept.push_back(e);
+  for (int l = 0; l < 4; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".block_sparse_moe.";
+    const auto g0 = src.tensor(p + "gate.weight").to_vector<float>(), g1 = dst.tensor(p + "gate.weight").to_vector<float>();
+    const auto b0 = src.tensor(p + "e_score_correction_bias").to_vector<float>();
+    const auto bt = dst.tensor(p + "e_score_correction_bias");
+    CHECK(bt.type == prismaquant::dtype::F32);
+    const auto b1 = bt.to_vector<float>();
+    REQUIRE(g1.size() == 24 * 256);
+    REQUIRE(b1.size() == 24);
+    for (int k = 0; k < 24; ++k) {
+      CHECK(b1[k] == b0[kept[k]]);
+      CHECK(std::equal(g1.begin() + k * 256, g1.begin() + (k + 1) * 256, g0.begin() + kept[k] * 256));
+    }
+    auto any_with = [&](const std::string& prefix) {
+      for (const auto& n : dst.names())
+        if (n.rfind(prefix, 0) == 0) return true;
+      return false;
+    };
+    CHECK(any_with(p + "experts.23.w1.weight"));
+    CHECK(any_with(p + "experts.23.w2.weight"));
+    CHECK_FALSE(any_with(p + "experts.24."));
+    for (const auto& n : dst.names()) CHECK(n.find("weight_scale_inv") == std::string::npos);
+  }
+  // layer 0: q/k/v FP8_SOURCE: the source fp8 bytes and weight_scale_inv, renamed weight_scale
+  for (const char* x : {"q", "k", "v"}) {
+    const std::string m = std::string("model.layers.0.self_attn.") + x + "_proj";
+    const auto w0 = src.tensor(m + ".weight"), w1 = dst.tensor(m + ".weight");
+    CHECK(std::equal(w0.bytes.begin(), w0.bytes.end(), w1.bytes.begin(), w1.bytes.end()));
+    const auto s0 = src.tensor(m + ".weight_scale_inv"), s1 = dst.tensor(m + ".weight_scale");
+    CHECK(std::equal(s0.bytes.begin(), s0.bytes.end(), s1.bytes.begin(), s1.bytes.end()));
+  }
+  // layer 0 experts MXFP8: expert 3 dropped, so new expert 3 is the old expert 4
+  CHECK(dst.tensor("model.layers.0.block_sparse_moe.experts.3.w2.weight").type == prismaquant::dtype::F8_E4M3);
+  CHECK(dst.tensor("model.layers.0.block_sparse_moe.experts.3.w2.weight_scale").type == prismaquant::dtype::U8);
+  // other files copied
+  CHECK(read_bytes(out / "generation_config.json") == read_bytes(model / "generation_config.json"));
+  const json rep = read_json(out / "export_report.json");
+  CHECK(rep["linears"].size() == 4 * (4 + 24 * 3));
+}
+
+TEST_CASE("export: bad input is one line, exit 1, nothing written", "[export]") {
+  const fs::path dir = scratch("bad");
+  fs::create_directories(dir);
+  const fs::path out = dir / "out";
+  json lc = all_linears("NVFP4");
+  write_json(dir / "ok.json", lc);
+
+  json x = lc;
+  x["model.layers.9.self_attn.q_proj"] = entry("NVFP4");
+  write_json(dir / "unknown_module.json", x);
+  expect_error("--weight-only --layer-config " + (dir / "unknown_module.json").string(), out,
+               "\"model.layers.9.self_attn.q_proj\": no such Linear in the model");
+
+  x = lc;
+  x["model.layers.0.self_attn.o_proj"] = {{"bits", 4}, {"group_size", 16}, {"data_type", "nv_fp"}, {"fmt", "NVFP5"}};
+  write_json(dir / "unknown_format.json", x);
+  expect_error("--weight-only --layer-config " + (dir / "unknown_format.json").string(), out, "NVFP5");
+
+  x = lc;
+  x["model.layers.0.block_sparse_moe.gate"] = entry("NVFP4");
+  write_json(dir / "router.json", x);
+  expect_error("--weight-only --layer-config " + (dir / "router.json").string(), out, "routers are never quantized");
+
+  x = lc;
+  x.erase("model.layers.2.block_sparse_moe.experts.5.w2");
+  write_json(dir / "missing.json", x);
+  expect_error("--weight-only --layer-config " + (dir / "missing.json").string(), out,
+               "\"model.layers.2.block_sparse_moe.experts.5.w2\": missing");
+
+  // vLLM needs one scheme per MoE layer; --loader transformers accepts it
+  x = lc;
+  x["model.layers.1.block_sparse_moe.experts.7.w2"] = entry("MXFP8_E4M3");
+  write_json(dir / "moe_mix.json", x);
+  expect_error("--weight-only --layer-config " + (dir / "moe_mix.json").string(), out,
+               "vLLM needs one scheme for all experts and projections of a MoE layer");
+  // fused siblings one format even for transformers
+  x["model.layers.1.self_attn.k_proj"] = entry("MXFP8_E4M3");
+  write_json(dir / "qkv_mix.json", x);
+  expect_error("--weight-only --loader transformers --layer-config " + (dir / "qkv_mix.json").string(), out,
+               "fused sibling");
+
+  // kept counts differ across layers
+  json pm = json::object();
+  for (int l = 0; l < 4; ++l) {
+    const int drop = l == 2 ? 2 : 1;
+    json kept = json::array(), o2n = json::object(), pruned = json::array();
+    for (int e = 0; e < 32; ++e)
+      if (e < drop) pruned.push_back(e);
+      else { o2n[std::to_string(e)] = static_cast<int>(kept.size()); kept.push_back(e); }
+    pm["model.layers." + std::to_string(l) + ".block_sparse_moe.gate"] = {
+        {"num_experts_orig", 32}, {"num_experts_kept", kept.size()}, {"pruned_expert_ids", pruned},
+        {"kept_expert_ids", kept}, {"orig_to_new_eid", o2n}};
+  }
+  json lc2 = lc;
+  for (int l = 0; l < 4; ++l)
+    for (int e = 0; e < (l == 2 ? 2 : 1); ++e)
+      for (const char* w : {"w1", "w2", "w3"})
+        lc2.erase("model.layers." + std::to_string(l) + ".block_sparse_moe.experts." + std::to_string(e) + "." + w);
+  write_json(dir / "pruned.json", lc2);
+  write_json(dir / "pruned.json.prune.json", pm);
+  expect_error("--weight-only --layer-config " + (dir / "pruned.json").string(), out,
+               "every MoE layer must keep the same number");
+
+  // a dropped expert still in the layer config (expert 0 dropped in every layer)
+  json pm0 = json::object();
+  for (int l = 0; l < 4; ++l) pm0["model.layers." + std::to_string(l) + ".block_sparse_moe.gate"] =
+      pm["model.layers.0.block_sparse_moe.gate"];
+  write_json(dir / "dropped_listed.json", lc);
+  write_json(dir / "dropped_listed.json.prune.json", pm0);
+  expect_error("--weight-only --layer-config " + (dir / "dropped_listed.json").string(), out, "drops");
+
+  // W4A4 without calibration; GPTQ without calibration; options
+  expect_error("--layer-config " + (dir / "ok.json").string(), out, "--calib");
+  expect_error("--weight-only --rounding gptq --layer-config " + (dir / "ok.json").string(), out, "--calib");
+  expect_error("--weight-only --rounding best --layer-config " + (dir / "ok.json").string(), out, "--rounding");
+  expect_error("--weight-only --loader sglang --layer-config " + (dir / "ok.json").string(), out, "--loader");
+  expect_error("--weight-only --layer-config " + (dir / "nope.json").string(), out, "nope.json");
+
+  // an existing folder holding someone's files is not replaced
+  fs::create_directories(out);
+  std::ofstream(out / "notes.txt") << "mine";
+  const auto r = run_cli("export --model " + model.string() + " --out " + out.string() + " --weight-only --layer-config " +
+                         (dir / "ok.json").string());
+  CHECK(r.code == 1);
+  CHECK(r.out.find("notes.txt") != std::string::npos);
+  CHECK(read_bytes(out / "notes.txt") == "mine");
+}
+
+TEST_CASE("export plan: FP8_SOURCE needs an FP8 block source", "[export]") {
+  namespace pm = prismaquant::model;
+  pm::model_description d;
+  pm::linear_info l;
+  l.name = "model.layers.0.self_attn.o_proj";
+  l.vllm_name = l.name;
+  l.kind = pm::linear_kind::attn_o;
+  l.layer = 0;
+  l.out_features = l.in_features = 256;
+  l.source = pm::source_format::bf16;
+  d.linears.push_back(l);
+  prismaquant::allocate::layer_config lc;
+  lc.linears[l.name] = {"FP8_SOURCE", 8, 128, "fp8_e4m3"};
+  CHECK_THROWS_WITH(prismaquant::exporter::make_plan(d, lc, {}, prismaquant::exporter::loader::vllm, true, "lc.json", "pm"),
+                    Catch::Contains("lc.json: \"model.layers.0.self_attn.o_proj\"") &&
+                        Catch::Contains("FP8_SOURCE needs an FP8 128x128-block source weight, but this one is BF16"));
+  d.linears[0].source = pm::source_format::fp8_block128;
+  CHECK_NOTHROW(prismaquant::exporter::make_plan(d, lc, {}, prismaquant::exporter::loader::vllm, true, "lc.json", "pm"));
+}
+
+TEST_CASE("export: --max-shard-bytes writes several shards and an index; same tensors, byte-identical rerun", "[export]") {
+  const fs::path lc = golden / "nvfp4" / "layer_config.json";
+  const fs::path one = scratch("shards_one"), a = scratch("shards_a"), b = scratch("shards_b");
+  for (const auto& [out, extra] : {std::pair{one, std::string()}, std::pair{a, std::string(" --max-shard-bytes 1000000")},
+                                   std::pair{b, std::string(" --max-shard-bytes 1e6")}}) {
+    const auto r = run_cli("export --weight-only --model " + model.string() + " --layer-config " + lc.string() + " --out " +
+                           out.string() + extra);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+  }
+  CHECK(fs::exists(one / "model.safetensors"));
+  CHECK_FALSE(fs::exists(one / "model.safetensors.index.json"));
+  const json idx = read_json(a / "model.safetensors.index.json");
+  std::set<std::string> shards;
+  for (const auto& [t, f] : idx["weight_map"].items()) shards.insert(f.get<std::string>());
+  REQUIRE(shards.size() >= 8);  // ~8.1 MB of tensors in shards of at most 1 MB
+  std::uintmax_t tensor_bytes = 0;
+  std::size_t n = 0;
+  for (const auto& f : shards) {
+    INFO(f);
+    CHECK(f.rfind("model-", 0) == 0);
+    CHECK(f.find("-of-" + std::string(5 - std::to_string(shards.size()).size(), '0') + std::to_string(shards.size()) +
+                 ".safetensors") != std::string::npos);
+    // a shard over the limit only when one tensor alone is larger
+    prismaquant::safetensors_file sf(a / f);
+    std::uintmax_t largest = 0, sum = 0;
+    for (const auto& v : sf.tensors()) {
+      largest = std::max<std::uintmax_t>(largest, v.bytes.size());
+      sum += v.bytes.size();
+      CHECK(idx["weight_map"][std::string(v.name)] == f);
+      ++n;
+    }
+    CHECK((sum <= 1'000'000 || sf.tensors().size() == 1));
+    tensor_bytes += sum;
+    CHECK(read_bytes(a / f) == read_bytes(b / f));  // 1e6 and 1000000 are the same limit: same bytes
+  }
+  CHECK(n == idx["weight_map"].size());
+  CHECK(idx["metadata"]["total_size"].get<std::uintmax_t>() == tensor_bytes);
+  CHECK(read_bytes(a / "model.safetensors.index.json") == read_bytes(b / "model.safetensors.index.json"));
+  CHECK_FALSE(fs::exists(a / "model.safetensors"));
+  // every tensor equals the single-file export's, byte for byte; the other files are the same
+  prismaquant::checkpoint c1(one), cn(a);
+  REQUIRE(c1.names().size() == cn.names().size());
+  for (const auto& name : c1.names()) {
+    const auto x = c1.tensor(name), y = cn.tensor(name);
+    INFO(name);
+    CHECK(x.type == y.type);
+    CHECK(std::equal(x.bytes.begin(), x.bytes.end(), y.bytes.begin(), y.bytes.end()));
+  }
+  for (const char* f : {"config.json", "export_report.json", "generation_config.json"}) CHECK(read_bytes(one / f) == read_bytes(a / f));
+
+  // re-exporting into the sharded folder with one file replaces the whole tree: no stale shard left
+  const auto r = run_cli("export --weight-only --model " + model.string() + " --layer-config " + lc.string() + " --out " + a.string());
+  REQUIRE(r.code == 0);
+  for (const auto& de : fs::directory_iterator(a)) {
+    INFO(de.path());
+    CHECK(de.path().filename().string().rfind("model-", 0) != 0);
+    CHECK(read_bytes(de.path()) == read_bytes(one / de.path().filename()));
+  }
+  CHECK_FALSE(fs::exists(a / "model.safetensors.index.json"));
+}
