@@ -2,7 +2,7 @@
 // default format, as on the CPU (cost_seed.cpp, cost_all.cpp). One instantiation each, always
 // with the activation-weighted SSE; without --stats the activation vector is not given, so a
 // vector of ones stands in and that statistic is dropped (one kernel to compile, not two).
-#include "cost_dispatch.hpp"
+#include <prismaquant/cli/cost_pass.hpp>
 
 #include <kernels/cost_stream.cuh>
 #include <prismaquant/formats/list.hpp>

@@ -11,6 +11,7 @@
 // `pass` is any compiled cost pass (cost::evaluate<List, Req>, a cli::cost_pass); a format is
 // recorded for a Linear only where it accepts the Linear's source and can store its shape.
 #include <prismaquant/cost/result.hpp>
+#include <prismaquant/engine/shard.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/finite.hpp>
 #include <prismaquant/model/open.hpp>
@@ -34,6 +35,10 @@ struct model_options {
   const stats::model_stats* stats = nullptr;   // xtx_diag per Linear, for act_sse
   std::string stats_where = "stats";           // names the stats in messages
   bool progress = false;                       // a progress line on stderr
+  engine::shard_spec shard{};                  // this process's share of the work units
+  // Source bytes worth one call of the pass: 0 = one work unit a call (the CPU pass); a device
+  // pass takes many units at once (its per-call cost is launches and copies).
+  std::size_t batch_bytes = 0;
 };
 
 struct model_report {
@@ -119,15 +124,45 @@ model_report measure_model(model::opened_model& m, std::span<const formats::form
   for (std::size_t i = 0; i < d.linears.size(); ++i)
     if (!grouped[i]) units.push_back({static_cast<int>(i)});
   std::sort(units.begin(), units.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
+  units = engine::deal(units, o.shard);
   std::map<std::string, int> pending;  // shard path -> Linears still to read from it
-  for (const auto& l : d.linears) ++pending[m.weights->file_of(l.name + ".weight").string()];
+  std::size_t total = 0;
+  for (const auto& u : units)
+    for (int i : u) {
+      ++pending[m.weights->file_of(d.linears[static_cast<std::size_t>(i)].name + ".weight").string()];
+      ++total;
+    }
+  // Batches of whole units: one a call, or about o.batch_bytes of source weights.
+  std::vector<std::vector<int>> batches;
+  {
+    std::size_t bytes = 0;
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      if (batches.empty() || bytes >= o.batch_bytes) {
+        batches.emplace_back();
+        bytes = 0;
+      }
+      batches.back().push_back(static_cast<int>(u));
+      for (int i : units[u]) {
+        const auto& l = d.linears[static_cast<std::size_t>(i)];
+        bytes += static_cast<std::size_t>(l.out_features * l.in_features) *
+                 (l.source == model::source_format::fp8_block128 ? 1 : 2);
+      }
+    }
+  }
 
   pq::stats::model_costs costs;
   const auto t0 = std::chrono::steady_clock::now();
   double source_bytes = 0, params = 0, compute_seconds = 0;
   std::size_t done = 0;
   auto last_print = t0;
-  for (const auto& unit : units) {
+  for (const auto& batch : batches) {
+    std::vector<int> unit;               // the batch's Linears, unit after unit
+    std::vector<std::int32_t> unit_of;   // their unit's index within the batch: the job group
+    for (std::size_t b = 0; b < batch.size(); ++b)
+      for (int i : units[static_cast<std::size_t>(batch[b])]) {
+        unit.push_back(i);
+        unit_of.push_back(static_cast<std::int32_t>(b));
+      }
     std::vector<detail::loaded_weight> ws(unit.size());
     std::vector<std::vector<float>> acts(unit.size());
     for (std::size_t k = 0; k < unit.size(); ++k) {
@@ -137,10 +172,10 @@ model_report measure_model(model::opened_model& m, std::span<const formats::form
     std::vector<pq::formats::weight_view> views;
     for (auto& w : ws) views.push_back(w.view);
     const auto c0 = std::chrono::steady_clock::now();
-    // One group: the siblings share NVFP4's global scale, from the pass's own pre-pass.
+    // One group per unit: fused siblings share NVFP4's global scale, from the pass's own pre-pass.
     std::vector<job> jobs;
     for (std::size_t k = 0; k < unit.size(); ++k)
-      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, 0});
+      jobs.push_back({views[k], acts[k].empty() ? nullptr : acts[k].data(), std::nullopt, unit_of[k]});
     const std::vector<tensor_cost> res = pass(std::span<const job>(jobs), with_act);
     compute_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
 
@@ -172,15 +207,15 @@ model_report measure_model(model::opened_model& m, std::span<const formats::form
       costs.linears.emplace(l.name, std::move(lc));
       source_bytes += static_cast<double>(ws[k].view.size()) * pq::dtype_bits(ws[k].view.type) / 8.0;
       params += static_cast<double>(ws[k].view.size());
-      const std::string shard = m.weights->file_of(l.name + ".weight").string();
-      if (--pending[shard] == 0) m.weights->release(shard);
+      const std::string shard_file = m.weights->file_of(l.name + ".weight").string();
+      if (--pending[shard_file] == 0) m.weights->release(shard_file);
       ++done;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == d.linears.size())) {
+    if (!quiet && (now - last_print > std::chrono::milliseconds(500) || done == total)) {
       last_print = now;
       const double s = std::chrono::duration<double>(now - t0).count();
-      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, d.linears.size(),
+      std::fprintf(stderr, "\rcost: %zu/%zu linears, %.2f GB read, %.2f GB/s", done, total,
                    source_bytes / 1e9, s > 0 ? source_bytes / 1e9 / s : 0.0);
     }
   }

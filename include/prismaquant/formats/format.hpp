@@ -51,8 +51,8 @@
 //          it may be chosen for (default: all)
 //      static constexpr source_set lossless_for = source_set::of(...); optional: the sources
 //          it stores exactly — a pass-through (default: none)
-//    Read them through formats::data_type_of<F>() etc. (defaults applied). Compressed-
-//    tensors scheme facts for the exporter live in formats/ct_scheme.hpp.
+//    Read them through formats::data_type_of<F>() etc. (defaults applied). The
+//    compressed-tensors scheme a format is exported under lives in export/ct_scheme.hpp.
 //
 // A type missing a piece fails with a static_assert naming that piece (check_format<F>()),
 // not with a wall of template errors; see docs/formats.md for adding a format.
