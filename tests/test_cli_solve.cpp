@@ -127,6 +127,13 @@ TEST_CASE("prismaquant solve: formats, budgets and agreement with brute force") 
     args << "--problem " << path << " --target-bytes " << budget << " --out " << out;
     REQUIRE(run(sb, args.str()).rc == 0);
     REQUIRE(read_json(out)["dloss"].get<double>() == Approx(bf.dloss).epsilon(1e-12));
+    {  // an exact integer written with an exponent reads the same (the option rewrites it)
+      std::ostringstream e;
+      e << "--problem " << path << " --target-bytes " << budget << "e0 --out " << out;
+      INFO(e.str());
+      REQUIRE(run(sb, e.str()).rc == 0);
+      REQUIRE(read_json(out)["dloss"].get<double>() == Approx(bf.dloss).epsilon(1e-12));
+    }
   }
 }
 

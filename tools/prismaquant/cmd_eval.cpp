@@ -88,11 +88,11 @@ const pq::tool::registration reg{
           ->check(check::one_of({"uint16", "uint32"}));
       sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
           ->capture_default_str()
-          ->check(check::integer(2, 1 << 24));
-      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->check(check::integer(1, 1 << 24));
+          ->transform(check::integer(2, 1 << 24));
+      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->transform(check::integer(1, 1 << 24));
       sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
           ->capture_default_str()
-          ->check(check::integer(0, 4096));
+          ->transform(check::integer(0, 4096));
       sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory")
           ->capture_default_str()
           ->check(check::number(0, 1e6));

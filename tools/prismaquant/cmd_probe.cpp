@@ -101,10 +101,10 @@ const pq::tool::registration reg{
           ->check(check::one_of({"uint16", "uint32"}));
       sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
           ->capture_default_str()
-          ->check(check::integer(2, 1 << 24));
+          ->transform(check::integer(2, 1 << 24));
       sub.add_option("--batch", a->batch, "rows per batch (one Fisher term per batch)")
           ->capture_default_str()
-          ->check(check::integer(1, 1 << 24));
+          ->transform(check::integer(1, 1 << 24));
       sub.add_option("--token-weights", a->token_weights, "clamped: w_t = clamp(CE_t / mean CE, 0.25, 4); none: 1")
           ->capture_default_str()
           ->check(check::one_of({"clamped", "none"}));
@@ -112,7 +112,7 @@ const pq::tool::registration reg{
       sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM environment)")->capture_default_str();
       sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
           ->capture_default_str()
-          ->check(check::integer(0, 4096));
+          ->transform(check::integer(0, 4096));
       sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory; the rest spills to disk")
           ->capture_default_str()
           ->check(check::number(0, 1e6));

@@ -24,21 +24,21 @@ const pq::tool::registration reg{
       sub.add_option("--out", *out, "output folder (new, or one holding an earlier checkpoint)")
           ->required()
           ->check(check::output_folder());
-      sub.add_option("--layers", o->layers, "decoder layers")->capture_default_str()->check(dim);
-      sub.add_option("--experts", o->experts, "experts per layer")->capture_default_str()->check(dim);
-      sub.add_option("--top-k", o->top_k, "experts per token")->capture_default_str()->check(dim);
-      sub.add_option("--hidden", o->hidden, "hidden size")->capture_default_str()->check(dim);
-      sub.add_option("--heads", o->heads, "query heads")->capture_default_str()->check(dim);
-      sub.add_option("--kv-heads", o->kv_heads, "key/value heads")->capture_default_str()->check(dim);
-      sub.add_option("--head-dim", o->head_dim, "head dimension")->capture_default_str()->check(dim);
+      sub.add_option("--layers", o->layers, "decoder layers")->capture_default_str()->transform(dim);
+      sub.add_option("--experts", o->experts, "experts per layer")->capture_default_str()->transform(dim);
+      sub.add_option("--top-k", o->top_k, "experts per token")->capture_default_str()->transform(dim);
+      sub.add_option("--hidden", o->hidden, "hidden size")->capture_default_str()->transform(dim);
+      sub.add_option("--heads", o->heads, "query heads")->capture_default_str()->transform(dim);
+      sub.add_option("--kv-heads", o->kv_heads, "key/value heads")->capture_default_str()->transform(dim);
+      sub.add_option("--head-dim", o->head_dim, "head dimension")->capture_default_str()->transform(dim);
       sub.add_option("--intermediate", o->intermediate, "expert intermediate size")
           ->capture_default_str()
-          ->check(dim);
-      sub.add_option("--vocab", o->vocab, "vocabulary size")->capture_default_str()->check(dim);
-      sub.add_option("--seed", o->seed, "random seed")->capture_default_str()->check(check::integer(0, INT64_MAX));
+          ->transform(dim);
+      sub.add_option("--vocab", o->vocab, "vocabulary size")->capture_default_str()->transform(dim);
+      sub.add_option("--seed", o->seed, "random seed")->capture_default_str()->transform(check::integer(0, INT64_MAX));
       sub.add_option("--shard-bytes", o->max_shard_bytes, "start a new shard past this many bytes")
           ->capture_default_str()
-          ->check(check::integer(1, INT64_MAX));
+          ->transform(check::integer(1, INT64_MAX));
       sub.add_flag("--no-embeddings", *no_embed, "leave out embed_tokens, lm_head and the final norm");
       return [=] {
         if (o->top_k > o->experts) throw pq::error("--top-k", "larger than --experts");

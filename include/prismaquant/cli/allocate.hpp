@@ -110,13 +110,13 @@ inline std::function<int()> setup_allocate(CLI::App& sub, const toolset& tools) 
   sub.add_option("--out", a->out, "output directory")->required()->check(check::output_folder());
   auto* bits = sub.add_option("--target-bits", a->target_bits, "average bits per (original) parameter")->check(bits_range);
   auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget (e.g. 90e9 for 'fit in 90 GB')")
-                    ->check(check::integer(0, INT64_MAX));
+                    ->transform(check::integer(0, INT64_MAX));
   auto* sweep = sub.add_option("--sweep", a->sweep, "bit targets of a Pareto sweep (comma separated)")
                     ->delimiter(',')
                     ->check(bits_range);
   auto* sweep_bytes = sub.add_option("--sweep-bytes", a->sweep_bytes, "byte targets of a Pareto sweep (comma separated)")
                           ->delimiter(',')
-                          ->check(check::integer(0, INT64_MAX));
+                          ->transform(check::integer(0, INT64_MAX));
   for (auto* o : {bits, bytes, sweep, sweep_bytes})  // one kind of target; --sweep and --sweep-bytes combine
     for (auto* x : {bits, bytes, sweep, sweep_bytes})
       if (o != x && !((o == sweep && x == sweep_bytes) || (o == sweep_bytes && x == sweep))) o->excludes(x);

@@ -4,13 +4,13 @@
 // "prismaquant: error: " prefix), so a bad value is rejected before any work starts.
 //
 //   sub.add_option("--time-limit", a->time_limit)->check(check::number(0, 1e9, check::open_low));
-//   sub.add_option("--target-bytes", a->bytes)->check(check::integer(0, INT64_MAX));
+//   sub.add_option("--target-bytes", a->bytes)->transform(check::integer(0, INT64_MAX));
 //   sub.add_option("--problem", a->problem)->required()->check(check::existing_file());
 //
 // number(): finite, inside the range (NaN and Inf never are). integer(): a decimal integer, or
 // a number written with an exponent that is an exact integer (90e9), inside the range; the
 // value is rewritten to plain decimal for CLI11's own conversion, so no double ever reaches
-// an integer unchecked.
+// an integer unchecked. Attach it with ->transform(): ->check() makes CLI11 drop the rewrite.
 #include <CLI/CLI.hpp>
 
 #include <charconv>

@@ -75,7 +75,7 @@ inline std::function<int()> setup_solve(CLI::App& sub, const toolset& tools) {
   auto* bits = sub.add_option("--target-bits", a->target_bits,
                               "average bits per parameter; budget = floor(B * sum(n_params) / 8) bytes")
                    ->check(check::number(0, 1e6, check::open_low));
-  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget")->check(check::integer(0, INT64_MAX));
+  auto* bytes = sub.add_option("--target-bytes", a->target_bytes, "byte budget")->transform(check::integer(0, INT64_MAX));
   bits->excludes(bytes);
   bytes->excludes(bits);
   sub.add_option("--solver", a->solver, "knapsack solver: " + toolset::names(tools.solvers))
