@@ -7,7 +7,10 @@ bash scripts/setup.sh
 # ccache keyed on paths relative to the checkout, so fresh clones reuse earlier builds
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 build=${PQ_BUILD:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+# CUDA (when nvcc is present; no GPU needed to compile): Hopper and GB10 here, to keep CI's
+# build short — the default build compiles sm_90, sm_100, sm_120 and sm_121.
+# PQ_CUDA_ARCHS=... chooses others.
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${PQ_CUDA_ARCHS:-90;121}"
 cmake --build "$build" -j"$(nproc)"
 
 # Every Catch2 test (test_*) and the tool they run, again under AddressSanitizer +
