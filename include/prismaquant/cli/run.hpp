@@ -13,12 +13,12 @@
 // a solver: its concept decides; anything else is a named compile error), so `cost --formats
 // MY_FORMAT`, `allocate --proxy mine` and `solve --solver mine` reach it. The cost pass of such
 // an executable is compiled for the seed formats plus the extra formats (--formats all means
-// those); for other lists build a toolset (make_toolset<...>(), then add cost_pass_for<List>())
+// those); for other lists build a toolset (make_toolset<...>(), then add cost_pass_for<List>() from cli/cpu_cost_pass.hpp)
 // and call run(argc, argv, tools).
 #include <prismaquant/cli/allocate.hpp>
 #include <prismaquant/cli/command.hpp>
 #include <prismaquant/cli/cost.hpp>
-#include <prismaquant/cli/cost_pass.hpp>
+#include <prismaquant/cli/cpu_cost_pass.hpp>
 #include <prismaquant/cli/solve.hpp>
 #include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/core/error.hpp>
