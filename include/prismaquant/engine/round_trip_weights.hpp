@@ -30,8 +30,9 @@ inline std::map<std::string, std::string> read_layer_config(const std::filesyste
     const auto* f = formats::find_if_known(fmt);
     if (!f) throw error(w, "unknown format \"" + fmt + "\"");
     f->check_shape(l->out_features, l->in_features, w);
-    if (fmt == "FP8_SOURCE" && l->source != model::source_format::fp8_block128)
-      throw error(w, "FP8_SOURCE needs an FP8 128x128-block source weight");
+    if (!f->allows(l->source))  // e.g. FP8_SOURCE: FP8 128x128-block sources only
+      throw error(w, fmt + " cannot be chosen for a " + std::string(model::source_format_name(l->source)) +
+                         " source weight");
     out.emplace(module, fmt);
   }
   return out;

@@ -147,9 +147,9 @@ inline export_plan make_plan(const model::model_description& d, const allocate::
     lp.index = static_cast<int>(i);
     lp.fmt = f->fmt;
     lp.scheme = scheme_for(f->fmt, weight_only, w);
-    if (f->fmt == "FP8_SOURCE" && l.source != model::source_format::fp8_block128)
-      throw error(w, "FP8_SOURCE needs an FP8 128x128-block source weight, but this one is " +
-                         std::string(model::source_format_name(l.source)));
+    if (!formats::find(f->fmt, w).allows(l.source))  // e.g. FP8_SOURCE: FP8 128x128-block sources only
+      throw error(w, f->fmt + " cannot be chosen for a " + std::string(model::source_format_name(l.source)) +
+                         " source weight");
     lp.out_module = l.name;
     // vLLM resolves a fused qkv_proj through its shards' names (q_proj, k_proj, v_proj)
     lp.vllm_module = l.vllm_name.ends_with(".qkv_proj") ? l.name : l.vllm_name;
