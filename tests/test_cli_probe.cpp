@@ -108,7 +108,8 @@ TEST_CASE("probe: the shipped model's stats are complete, deterministic, and all
   for (auto& e : fs::directory_iterator(d)) REQUIRE(!e.path().filename().string().starts_with("prismaquant-activations"));
 
   // cost + allocate consume the probe's stats
-  r = run_cli("cost --quiet --model " + model.string() + " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE --stats " +
+  r = run_cli("cost --quiet --model " + model.string() +
+              " --formats NVFP4,MXFP8_E4M3,FP8_SOURCE --proxies per_row_fisher,act_weighted --stats " +
               (d / "stats.json").string() + " --out " + (d / "costs.json").string());
   INFO(r.out);
   REQUIRE(r.code == 0);
