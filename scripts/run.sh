@@ -9,8 +9,10 @@ model=${1:-models/minimax-m2-tiny}
 out=${2:-out/$(basename "$model")}
 bash scripts/setup.sh
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
-build=${PQ_BUILD:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# The main job needs no GPU: the tool is built without CUDA here, in a folder of its own
+# (PQ_CUDA=ON adds `cost --device cuda`).
+build=${PQ_BUILD:-build-run}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPRISMAQUANT_CUDA="${PQ_CUDA:-OFF}" >/dev/null
 cmake --build "$build" --target prismaquant_cli -j"$(nproc)"
 mkdir -p "$out"
 pq="$build/prismaquant"
