@@ -48,7 +48,10 @@ int main() {
   const int E = router.num_experts, n_drop = E / 4;
 
   // ---- the built-in scores (and ours) side by side on the first router ----
-  auto scores = ps::builtin_saliency_list();
+  // (the re-routing scores need the probe's re-routing sums, which these synthetic stats lack)
+  std::vector<ps::any_saliency> scores;
+  for (auto& s : ps::builtin_saliency_list())
+    if (!s.needs().contains<pq::stat::reroute>()) scores.push_back(s);
   scores.emplace_back(peak_reap{});
   std::vector<std::vector<int>> sets;
   std::printf("experts of %s dropped at ratio 0.25 (%d of %d):\n", router.name.c_str(), n_drop, E);
