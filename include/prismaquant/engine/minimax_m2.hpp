@@ -1,5 +1,5 @@
 #pragma once
-// MiniMax-M2 / M2.7 as an engine assembly (../shared/specs.md §7 facts, kept in docs/probe.md):
+// MiniMax-M2 / M2.7 as an engine assembly (the architecture facts and their sources are in docs/probe.md):
 // qk-norm over the whole q / k projection, partial NeoX rotary on `rotary_dim` of each head,
 // GQA, sigmoid router with e_score_correction_bias for selection, SwiGLU experts w1/w3/w2.
 #include <prismaquant/engine/architecture.hpp>
