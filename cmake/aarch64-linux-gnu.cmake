@@ -30,6 +30,10 @@ if(NOT _pq_build_multiarch)
   set(_pq_build_multiarch x86_64-linux-gnu)
 endif()
 list(APPEND CMAKE_PREFIX_PATH /usr/lib/${_pq_build_multiarch}/cmake /usr/lib/cmake /usr/share/cmake)
+# pkg-config (OpenBLAS) looks only at the target's packages: the build machine's OpenBLAS
+# cannot link into aarch64 programs, and without libopenblas-dev:arm64 the build leaves BLAS out.
+set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig)
+set(ENV{PKG_CONFIG_PATH} "")
 # FindBoost: headers only
 set(Boost_NO_SYSTEM_PATHS OFF)
 set(Boost_INCLUDE_DIR /usr/include)

@@ -23,6 +23,7 @@ jobs=${PQ_JOBS:-$(nproc)}
 stages=("$@")
 ((${#stages[@]})) || stages=(x86-64-v2 x86-64-v3 x86-64-v4 aarch64)
 out="$build-isa/costs"
+case $out in /*) ;; *) out="$root/$out" ;; esac
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -65,11 +66,11 @@ for stage in "${stages[@]}"; do
   if [ "$stage" = aarch64 ]; then
     # test_solvers with its brute-force sweeps left out (see above), the others through CTest
     eval "set -- $qemu_solvers_skip"
-    PQ_COST_ISA_OUT="$root/$out/$stage" ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R "$regex" -E '^test_solvers$' | tee "$log"
+    PQ_COST_ISA_OUT="$out/$stage" ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R "$regex" -E '^test_solvers$' | tee "$log"
     echo "test_solvers under QEMU, without: $*"
     env PQ_EMULATED=1 qemu-aarch64-static -L /usr/aarch64-linux-gnu "$dir/tests/test_solvers" "$@" | tee -a "$log"
   else
-    PQ_COST_ISA_OUT="$root/$out/$stage" ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R "$regex" | tee "$log"
+    PQ_COST_ISA_OUT="$out/$stage" ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R "$regex" | tee "$log"
   fi
   summary[$stage]="$(grep -E '% tests passed' "$log" | tail -1); $(grep -c '(Skipped)' "$log" || true) skipped"
   if [ "$stage" = aarch64 ]; then summary[$stage]+="; test_solvers: $(grep -E '^All tests passed|^test cases' "$log" | tail -1)"; fi
@@ -79,7 +80,7 @@ done
 
 if [ -x "$build/tests/test_cost_isa" ]; then
   echo "== ISA native ($build)"
-  PQ_COST_ISA_OUT="$root/$out/native" "$build/tests/test_cost_isa" "the shipped model's costs file*"
+  PQ_COST_ISA_OUT="$out/native" "$build/tests/test_cost_isa" "the shipped model's costs file*"
 fi
 
 # One costs file, whatever the ISA: every JSON and every side file identical.
@@ -91,6 +92,18 @@ n_files=$(find "$out" -name costs.json | wc -l)
 echo "== ISA summary"
 for stage in "${stages[@]}"; do echo "  $stage: ${summary[$stage]}"; done
 echo "  costs files: $n_files written, $n_json distinct JSON, $n_side distinct side files"
+# test_cost_isa writes them wherever it runs: none written means every stage was skipped, or
+# the comparison is broken
+all_skipped=1
+for stage in "${stages[@]}"; do
+  if ! [[ ${summary[$stage]} =~ out\ of\ ([0-9]+)\;\ ([0-9]+)\ skipped ]] || [ "${BASH_REMATCH[1]}" != "${BASH_REMATCH[2]}" ]; then
+    all_skipped=0
+  fi
+done
+if [ "$n_files" -eq 0 ] && [ "$all_skipped" = 0 ]; then
+  echo "test-isa: no costs file was written" >&2
+  exit 1
+fi
 if [ "$n_json" -gt 1 ] || [ "$n_side" -gt 1 ]; then
   echo "test-isa: the costs files differ between instruction sets" >&2
   exit 1
