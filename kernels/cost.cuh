@@ -58,9 +58,13 @@ struct range_bits {  // a block range as two non-negative magnitudes, merged wit
   unsigned max;      // bits of max (>= 0)
 };
 
+// mn <= 0 <= mx (ranges start at 0, as block_range does), so both are merged as magnitudes,
+// whose bit patterns order like the floats. fabsf, not negation: a range with no negative value
+// has mn = +0 (or -0 from fminf), and -(+0) = -0 has the sign bit set, the largest unsigned
+// pattern of all, which would win every later atomicMax and lose the tensor's negative extent.
 __device__ inline void merge_range(range_bits* dst, float mn, float mx) {
-  atomicMax(&dst->neg_min, __float_as_uint(-mn));
-  atomicMax(&dst->max, __float_as_uint(mx));
+  atomicMax(&dst->neg_min, __float_as_uint(fabsf(mn)));
+  atomicMax(&dst->max, __float_as_uint(fabsf(mx)));
 }
 
 // Per-tensor device record.
@@ -138,7 +142,8 @@ __global__ void prepass_kernel(const dtensor<Fmts>* tensors, int n_tensors, std:
 template <int = 0>
 __global__ void finalize_ranges(const range_bits* in, formats::block_range* out, std::int64_t n) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = formats::block_range{-__uint_as_float(in[i].neg_min), __uint_as_float(in[i].max)};
+  // 0 - m, not -m: a range with no negative value has min +0, as on the CPU
+  if (i < n) out[i] = formats::block_range{0.0f - __uint_as_float(in[i].neg_min), __uint_as_float(in[i].max)};
 }
 
 // The CPU pass's order of summation (cost/row_scalar.hpp), which every SIMD width reproduces,
@@ -394,7 +399,7 @@ std::vector<cost::tensor_cost> evaluate_device(const std::vector<device_job>& jo
   // tensor params on the host (tiny; the formats' own PQ_HD prepare)
   std::vector<formats::tensor_stats> own(T);
   for (std::size_t t = 0; t < T; ++t) {
-    const float mn = -prismaquant::detail::bit_cast<float>(tr[t].neg_min);
+    const float mn = 0.0f - prismaquant::detail::bit_cast<float>(tr[t].neg_min);
     const float mx = prismaquant::detail::bit_cast<float>(tr[t].max);
     own[t].amax = -mn > mx ? -mn : mx;
     own[t].source = host[t].w.type == cost::weight_dtype::bf16  ? dtype::BF16
