@@ -20,15 +20,29 @@
 #include <thread>
 #include <utility>
 #include <vector>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace prismaquant::cost {
 
+// The processors this process may run on: its affinity mask on Linux (taskset, cgroup cpusets),
+// so that a pool started under `taskset -c 0,1` has two threads; elsewhere every processor.
+inline unsigned usable_processors() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 class thread_pool {
  public:
-  // threads == 0: std::thread::hardware_concurrency(). The calling thread also works, so
-  // a pool of n threads starts n-1 workers.
+  // threads == 0: usable_processors(). The calling thread also works, so a pool of n threads
+  // starts n-1 workers.
   explicit thread_pool(unsigned threads = 0) {
-    n_ = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    n_ = threads ? threads : usable_processors();
     for (unsigned i = 1; i < n_; ++i) workers_.emplace_back([this] { worker(); });
   }
   thread_pool(const thread_pool&) = delete;
