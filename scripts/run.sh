@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The main job on the embedded default model: set up, build the `prismaquant` tool, then
-# inspect the shipped MiniMax-M2-architecture checkpoint and measure every Linear's cost in
-# the seed formats. Usage: scripts/run.sh [MODEL_DIR] [OUT_DIR]
+# The main job on the embedded default model: set up, build the `prismaquant` tool, inspect the
+# shipped MiniMax-M2-architecture checkpoint, then run the whole method on it with `prismaquant
+# pipeline` (docs/pipeline.md): probe, cost, allocate (Pareto sweep + knee, joint expert
+# pruning), export a compressed-tensors checkpoint, and measure held-out loss before and after.
+# The summary is printed and kept in OUT_DIR/summary.md; the checkpoint is OUT_DIR/checkpoint.
+# A rerun reuses every stage whose inputs are unchanged.
+# Usage: scripts/run.sh [MODEL_DIR] [OUT_DIR]   (MODEL_DIR needs calib_tokens.bin and eval_tokens.bin)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,5 +21,7 @@ cmake --build "$build" --target prismaquant_cli -j"$(nproc)"
 mkdir -p "$out"
 pq="$build/prismaquant"
 echo "== inspect"; "$pq" inspect --model "$model"
-echo "== cost"; "$pq" cost --model "$model" --formats NVFP4,MXFP8_E4M3,FP8_SOURCE,BF16 --out "$out/cost.json"
-echo "outputs in $out/"
+echo "== pipeline"
+"$pq" pipeline --model "$model" --calib "$model/calib_tokens.bin" --eval "$model/eval_tokens.bin" \
+  --domains "${PQ_DOMAINS-code,prose,math}" --prune-ratios 0,0.125,0.25 --out "$out"
+echo "outputs in $out/ (summary.md, checkpoint/)"

@@ -280,6 +280,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
   const std::string tok_oov = token_file("tok_oov.bin", oov, 128);
   const std::string p_run = "probe --quiet --seq-len 16 --model ";
   const std::string e_run = "eval --quiet --seq-len 16 --model ";
+  const std::string pl_run = "pipeline --quiet --seq-len 16 --model " + qwen + " --calib " + tok + " --eval " + tok + " --out " + out_dir;
   pq::stats::model_stats part;
   part.shards = {"0/2"};
   pq::stats::write_stats(sb.dir / "part.json", part);
@@ -443,6 +444,19 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
        {"e_pruned.json.prune.json", "\"model.layers.1.block_sparse_moe.gate\"", "keeps 2 experts", "same number"}},
       {ex + e_lc + " --prune-manifest " + sb.path("e_pm_ghost.json"),
        {"e_pm_ghost.json", "\"model.layers.5.block_sparse_moe.gate\"", "not a router of the model"}},
+      // pipeline: its own options are checked before any work; a stage's error is the stage's
+      // line, and a first run that fails leaves no output folder
+      {pl_run + " --formats MXFP6_E2M3", {"--formats", "MXFP6_E2M3", "no compressed-tensors scheme"}},
+      {pl_run + " --formats NVFP5", {"--formats", "NVFP5"}},
+      {pl_run + " --rounding gptq", {"--rounding", "gptq", "use --rounding rtn"}},
+      {pl_run + " --sweep 4,5 --target-bits 4", {"--target-bits", "cannot be given together", "--sweep"}},
+      {pl_run + " --target-bits nan", {"--target-bits", "nan"}},
+      {pl_run + " --prune-ratios 1", {"--prune-ratios"}},
+      {"pipeline --quiet --model " + qwen + " --calib " + sb.path("nowhere.bin") + " --eval " + tok + " --out " + out_dir,
+       {"--calib", "nowhere.bin"}},
+      {"pipeline --quiet --model " + qwen + " --calib " + tok + " --eval " + tok, {"--out: is required"}},
+      {"pipeline --quiet --seq-len 16 --model " + sb.path("qwen_nan") + " --calib " + tok + " --eval " + tok + " --out " + out_dir,
+       {"post_attention_layernorm.weight", "NaN at [7]"}},
       {"export --weight-only --model " + sb.nan_model + " --out " + out_dir + " --layer-config " + e_lc,
        {"model.layers.0.self_attn.o_proj.weight", "NaN at [3, 5]"}},
       {ex + e_lc + " --max-shard-bytes 0", {"--max-shard-bytes", "out of range"}},

@@ -1,15 +1,18 @@
 // `prismaquant eval --model DIR --tokens FILE [--domains a,b,c] [--layer-config L]
-//   [--prune-manifest P] [--json] [--seq-len 256] [--batch 4] [--threads N] [--max-memory GB]`
+//   [--prune-manifest P] [--json] [--out FILE] [--seq-len 256] [--batch 4] [--threads N]
+//   [--max-memory GB]`
 //
 // Mean next-token cross-entropy (nats per predicted position) per domain and overall, of the
 // checkpoint, or of the checkpoint with every Linear of the layer config replaced by its round
 // trip through that format and the manifest's pruned experts removed (engine/eval.hpp).
-// --json prints {"loss": L, "tokens": N, "domains": {"code": L1, ...}}.
+// --json prints {"loss": L, "tokens": N, "domains": {"code": L1, ...}}; --out writes the same
+// JSON to a file (atomically), with the positions per domain.
 #include "command.hpp"
 
 #include <prismaquant/cli/options.hpp>
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/engine/round_trip_weights.hpp>
+#include <prismaquant/io/atomic_file.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 
 #include <cstdio>
@@ -19,7 +22,7 @@ namespace pq = prismaquant;
 namespace {
 
 struct eval_args {
-  std::string token_dtype = "uint16", model, tokens, domains, layer_config, prune, tmp_dir;
+  std::string token_dtype = "uint16", model, tokens, domains, layer_config, prune, tmp_dir, out;
   std::int64_t seq_len = 256, batch = 4;
   int threads = 0;
   double max_memory = 8.0;
@@ -52,12 +55,18 @@ int run_eval(const eval_args& a) {
   const auto r = pq::engine::evaluate(model, a.tokens, o, quantized ? *quantized : static_cast<const pq::engine::linear_weights&>(source),
                                       active, gemm);
   if (o.progress) std::fprintf(stderr, "\n");
+  nlohmann::json j;
+  j["loss"] = r.loss;
+  j["tokens"] = r.tokens;
+  j["domains"] = nlohmann::json::object();
+  for (std::size_t d = 0; d < r.domains.size(); ++d) j["domains"][r.domains[d]] = r.domain_loss[d];
+  if (!a.out.empty()) {
+    nlohmann::json f = j;
+    f["domain_tokens"] = nlohmann::json::object();
+    for (std::size_t d = 0; d < r.domains.size(); ++d) f["domain_tokens"][r.domains[d]] = r.domain_tokens[d];
+    pq::write_file_atomic(a.out, f.dump(1) + "\n");
+  }
   if (a.json) {
-    nlohmann::json j;
-    j["loss"] = r.loss;
-    j["tokens"] = r.tokens;
-    j["domains"] = nlohmann::json::object();
-    for (std::size_t d = 0; d < r.domains.size(); ++d) j["domains"][r.domains[d]] = r.domain_loss[d];
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("eval: loss %.6f nats per predicted position over %lld positions\n", r.loss,
@@ -98,6 +107,7 @@ const pq::tool::registration reg{
           ->check(check::number(0, 1e6));
       sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go");
       sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
+      sub.add_option("--out", a->out, "also write the result as JSON to this file")->check(check::output_file());
       sub.add_flag("--quiet", a->quiet, "no progress line");
       return [=] { return run_eval(*a); };
     }};

@@ -143,7 +143,11 @@ toolset make_toolset() {
   return t;
 }
 
-inline int run(int argc, char** argv, const toolset& tools) {
+namespace detail {
+
+// Parses and runs one command line. Argument errors are thrown as prismaquant::error (one
+// line naming the option); a command's own errors propagate; --help prints and returns 0.
+inline int dispatch(int argc, char** argv, const toolset& tools) {
   CLI::App app{"prismaquant: mixed-precision quantization allocation with joint MoE expert pruning"};
   app.require_subcommand(1);
   std::vector<command> cmds = library_commands();
@@ -159,13 +163,31 @@ inline int run(int argc, char** argv, const toolset& tools) {
   } catch (const CLI::Success& e) {  // --help
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return detail::fail(detail::parse_error_line(e, app, argc, argv));
+    throw error(parse_error_line(e, app, argc, argv));
   } catch (const std::exception& e) {
-    return detail::fail(std::string("arguments: ") + e.what());
+    throw error("arguments", e.what());
   }
+  for (auto& [sub, run] : runners)
+    if (sub->parsed()) return run() == 0 ? 0 : 1;
+  throw error("subcommand", "missing");
+}
+
+}  // namespace detail
+
+// Runs one command line in-process (args[0] is the program name) and returns its exit code;
+// errors are thrown, never printed, so a caller that runs commands as steps (`prismaquant
+// pipeline`) reports them once.
+inline int invoke(const std::vector<std::string>& args, const toolset& tools) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return detail::dispatch(static_cast<int>(copy.size()), argv.data(), tools);
+}
+
+inline int run(int argc, char** argv, const toolset& tools) {
   try {
-    for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run() == 0 ? 0 : 1;
+    return detail::dispatch(argc, argv, tools);
   } catch (const std::filesystem::filesystem_error& e) {
     return detail::fail((e.path1().empty() ? std::string("file") : e.path1().string()) + ": " + e.code().message());
   } catch (const std::bad_alloc&) {
@@ -173,7 +195,6 @@ inline int run(int argc, char** argv, const toolset& tools) {
   } catch (const std::exception& e) {
     return detail::fail(e.what());
   }
-  return detail::fail("subcommand: missing");
 }
 
 // The command line with the library's policies and yours.
