@@ -448,7 +448,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       // line, and a first run that fails leaves no output folder
       {pl_run + " --formats MXFP6_E2M3", {"--formats", "MXFP6_E2M3", "no compressed-tensors scheme"}},
       {pl_run + " --formats NVFP5", {"--formats", "NVFP5"}},
-      {pl_run + " --rounding gptq", {"--rounding", "gptq", "use --rounding rtn"}},
+      {pl_run + " --rounding best", {"--rounding", "unknown value \"best\""}},
       {pl_run + " --sweep 4,5 --target-bits 4", {"--target-bits", "cannot be given together", "--sweep"}},
       {pl_run + " --target-bits nan", {"--target-bits", "nan"}},
       {pl_run + " --prune-ratios 1", {"--prune-ratios"}},
@@ -461,7 +461,8 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
        {"model.layers.0.self_attn.o_proj.weight", "NaN at [3, 5]"}},
       {ex + e_lc + " --max-shard-bytes 0", {"--max-shard-bytes", "out of range"}},
       {ex + e_lc + " --max-shard-bytes 1.5", {"--max-shard-bytes", "not an integer"}},
-      {ex + e_lc + " --rounding gptq", {"--rounding", "--calib", "not available in this build"}},
+      {ex + e_lc + " --rounding gptq", {"--rounding", "gptq", "give --calib"}},
+      {ex + e_lc + " --seq-len 16 --calib " + tok_short, {"tok_short.bin", "100 bytes is not a whole number of rows"}},
       {ex + e_lc + " --rounding best", {"--rounding", "unknown value \"best\""}},
       {ex + e_lc + " --loader sglang", {"--loader", "unknown value \"sglang\""}},
       {ex + e_lc + " --calib " + sb.path("nowhere.bin"), {"--calib", "no such file"}},

@@ -348,3 +348,60 @@ TEST_CASE("export: --max-shard-bytes writes several shards and an index; same te
   }
   CHECK_FALSE(fs::exists(a / "model.safetensors.index.json"));
 }
+
+TEST_CASE("export --calib: GPTQ on the sequential forward lowers the output error RTN leaves; RTN ignores calibration",
+          "[export]") {
+  const fs::path lc = scratch("gptq_lc") / "layer_config.json";
+  write_json(lc, all_linears("NVFP4"));
+  // the first 16 of the shipped calibration rows (256 tokens each): enough for XᵀX of full rank
+  const fs::path calib_file = scratch("gptq_calib") / "calib16.bin";
+  fs::create_directories(calib_file.parent_path());
+  std::ofstream(calib_file, std::ios::binary) << read_bytes(model / "calib_tokens.bin").substr(0, 16 * 256 * 2);
+  const std::string calib = calib_file.string();
+  const std::string base = "export --quiet --weight-only --model " + model.string() + " --layer-config " + lc.string();
+  const fs::path rtn = scratch("rtn"), rtn_cal = scratch("rtn_cal"), gptq = scratch("gptq"), gptq2 = scratch("gptq2");
+  for (const auto& [out, flags] : std::vector<std::pair<fs::path, std::string>>{
+           {rtn, ""},
+           {rtn_cal, " --calib " + calib},
+           {gptq, " --rounding gptq --calib " + calib},
+           {gptq2, " --rounding gptq --calib " + calib + " --threads 1"}}) {
+    const auto r = run_cli(base + " --out " + out.string() + flags);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+  }
+  // RTN's tensors do not depend on calibration; GPTQ's do not depend on the thread count.
+  CHECK(read_bytes(rtn / "model.safetensors") == read_bytes(rtn_cal / "model.safetensors"));
+  CHECK(read_bytes(gptq / "model.safetensors") == read_bytes(gptq2 / "model.safetensors"));
+  CHECK(read_bytes(gptq / "model.safetensors") != read_bytes(rtn / "model.safetensors"));
+  // Every Linear was calibrated (attention sees every token; an expert the tokens routed to it)
+  // and GPTQ's output error tr(ΔW H ΔWᵀ) is below RTN's in total and for nearly every Linear.
+  const json rep = read_json(gptq / "export_report.json")["linears"];
+  REQUIRE(rep.size() == 400);
+  double e_gptq = 0, e_rtn = 0;
+  int lower = 0, calibrated = 0;
+  for (const auto& [name, r] : rep.items()) {
+    INFO(name);
+    if (name.find("self_attn") != std::string::npos) CHECK(r["rows_seen"] == 16 * 256);
+    if (r["rows_seen"].get<std::int64_t>() == 0) continue;
+    ++calibrated;
+    CHECK(r["rounding"] == "gptq");
+    e_gptq += r["output_error"].get<double>();
+    e_rtn += r["output_error_rtn"].get<double>();
+    lower += r["output_error"].get<double>() <= r["output_error_rtn"].get<double>();
+  }
+  CHECK(calibrated >= 360);
+  CHECK(e_gptq < 0.9 * e_rtn);
+  CHECK(lower >= calibrated * 95 / 100);
+  WARN("GPTQ vs RTN output error, " << calibrated << " calibrated Linears: " << e_gptq << " vs " << e_rtn << " ("
+                                    << lower << " lower)");
+  // W4A4 NVFP4 stores each Linear's input_global_scale, from the calibration inputs' amax.
+  const fs::path w4a4 = scratch("w4a4");
+  const auto r = run_cli("export --quiet --model " + model.string() + " --layer-config " + lc.string() + " --out " +
+                         w4a4.string() + " --calib " + calib);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const json cfg = read_json(w4a4 / "config.json");
+  CHECK(cfg["quantization_config"]["config_groups"].contains("NVFP4"));
+  const std::string st = read_bytes(w4a4 / "model.safetensors");
+  CHECK(st.find("model.layers.0.self_attn.q_proj.input_global_scale") != std::string::npos);
+}

@@ -288,7 +288,7 @@ TEST_CASE("probe and eval: bad input is one line naming the file or tensor, and 
     return "probe --quiet --model " + model_dir + " --calib " + tokens + " --out " + out.string();
   };
   // token files
-  std::vector<std::uint16_t> ids(256, 65);
+  std::vector<std::uint16_t> ids(500, 65);  // 1000 bytes: one 256-token row (512 bytes) and a partial one
   ids[17] = 300;  // >= vocab 260
   std::ofstream(d / "big.bin", std::ios::binary).write(reinterpret_cast<const char*>(ids.data()), 512);
   expect_error(probe(model.string(), (d / "big.bin").string()), "big.bin: token 300 at row 0, position 17", out);

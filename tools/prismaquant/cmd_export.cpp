@@ -1,5 +1,6 @@
 // `prismaquant export --model DIR --layer-config L [--prune-manifest P] --out OUT
-//    [--rounding rtn|gptq|gptq+sweep] [--calib TOKENS.bin ...] [--weight-only]
+//    [--rounding rtn|gptq|gptq+sweep] [--calib TOKENS.bin] [--seq-len 256] [--batch 4]
+//    [--threads N] [--max-memory GB] [--tmp-dir DIR] [--weight-only]
 //    [--loader vllm|transformers] [--max-shard-bytes N]`
 //
 // Writes a compressed-tensors mixed-precision checkpoint that vLLM and transformers load
@@ -9,13 +10,18 @@
 // Every check runs before any weight is read (export/plan.hpp); the folder is published in
 // one step at the end (nothing partial on error).
 //
-// --rounding gptq / gptq+sweep need the Hessian of each Linear's calibration inputs, taken in a
-// sequential forward through the already-quantized earlier layers; this build has no model
-// forward, so they (and --calib) are rejected with a one-line error before anything is read.
+// --calib runs llm-compressor's sequential scheme on the model engine
+// (export/sequential_calibration.hpp): each decoder layer is calibrated on the outputs of the
+// layers before it as exported, giving every Linear its XᵀX (for --rounding gptq / gptq+sweep,
+// and the GPTQ-vs-RTN output errors in export_report.json) and its input amax (NVFP4 W4A4's
+// input_global_scale). GPTQ needs --calib.
 #include "command.hpp"
 #include <prismaquant/cli/options.hpp>
 
+#include <prismaquant/engine/eval.hpp>
+#include <prismaquant/export/sequential_calibration.hpp>
 #include <prismaquant/export/writer.hpp>
+#include <prismaquant/nn/cblas_gemm.hpp>
 
 #include <cstdio>
 #include <limits>
@@ -26,66 +32,91 @@ namespace px = prismaquant::exporter;
 
 namespace {
 
-int run_export(const std::string& model_dir, const std::string& layer_config, std::string manifest,
-               const std::string& out, const std::string& rounding, const std::vector<std::string>& calib,
-               bool weight_only, const std::string& loader, std::uint64_t max_shard) {
-  const px::rounding_kind r = px::parse_rounding(rounding);
-  const px::loader target = px::parse_loader(loader);
-  if (max_shard == 0) throw pq::error("--max-shard-bytes", "must be positive");
-  if (r != px::rounding_kind::rtn)
-    throw pq::error("--rounding", rounding + " needs calibration inputs (--calib) from the model forward, which is not "
-                                  "available in this build; use --rounding rtn");
+struct export_args {
+  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", tmp_dir;
+  bool weight_only = false, quiet = false;
+  std::uint64_t max_shard = 5'000'000'000ull;
+  std::int64_t seq_len = 256, batch = 4;
+  int threads = 0;
+  double max_memory = 8.0;
+};
+
+int run_export(export_args a) {
+  const px::rounding_kind r = px::parse_rounding(a.rounding);
+  const px::loader target = px::parse_loader(a.loader);
+  if (a.max_shard == 0) throw pq::error("--max-shard-bytes", "must be positive");
+  if (r != px::rounding_kind::rtn && a.calib.empty())
+    throw pq::error("--rounding", a.rounding + " needs calibration tokens: give --calib");
   std::error_code ec;
-  if (manifest.empty()) {
-    const auto def = pq::allocate::prune_manifest_path(layer_config);
-    if (std::filesystem::exists(def, ec)) manifest = def.string();
+  if (a.manifest.empty()) {
+    const auto def = pq::allocate::prune_manifest_path(a.layer_config);
+    if (std::filesystem::exists(def, ec)) a.manifest = def.string();
   }
-  const pq::model::opened_model m = pq::model::open_model(model_dir);
-  const pq::allocate::layer_config lc = pq::allocate::read_layer_config(layer_config);
+  const pq::model::opened_model m = pq::model::open_model(a.model);
+  const pq::allocate::layer_config lc = pq::allocate::read_layer_config(a.layer_config);
   const pq::allocate::prune_manifest pm =
-      manifest.empty() ? pq::allocate::prune_manifest{} : pq::allocate::read_prune_manifest(manifest);
-  const px::export_plan plan = px::make_plan(m.description, lc, pm, target, weight_only, layer_config,
-                                             manifest.empty() ? std::string("--prune-manifest") : manifest);
-  if (!calib.empty())
-    throw pq::error("--calib", "calibration needs the model engine's sequential forward, which this build lacks; "
-                               "export with --rounding rtn --weight-only");
+      a.manifest.empty() ? pq::allocate::prune_manifest{} : pq::allocate::read_prune_manifest(a.manifest);
+  const px::export_plan plan = px::make_plan(m.description, lc, pm, target, a.weight_only, a.layer_config,
+                                             a.manifest.empty() ? std::string("--prune-manifest") : a.manifest);
   px::export_options o;
   o.rounding = r;
-  o.max_shard_bytes = max_shard;
-  const auto rep = px::write_export(m, plan, o, nullptr, out);
-  std::printf("wrote %s: %zu Linears (%s), %d experts per MoE layer\n", out.c_str(), rep.size(),
-              px::rounding_name(r), plan.kept_experts);
+  o.max_shard_bytes = a.max_shard;
+  o.progress = !a.quiet;
+  const pq::nn::cblas_gemm gemm;
+  std::unique_ptr<pq::engine::runner> runner;
+  std::unique_ptr<px::sequential_calibration> cal;
+  if (!a.calib.empty()) {
+    runner = std::make_unique<pq::engine::runner>(m, gemm, static_cast<unsigned>(a.threads), a.seq_len);
+    std::vector<std::vector<std::uint8_t>> active;
+    if (!a.manifest.empty()) active = pq::engine::read_prune_manifest(a.manifest, runner->arch());
+    px::calibration_options co;
+    co.batch_rows = a.batch;
+    co.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+    co.tmp_dir = a.tmp_dir;
+    cal = std::make_unique<px::sequential_calibration>(*runner, a.calib, co, std::move(active));
+  }
+  const auto rep = px::write_export(m, plan, o, cal.get(), a.out);
+  std::printf("wrote %s: %zu Linears (%s%s), %d experts per MoE layer\n", a.out.c_str(), rep.size(),
+              px::rounding_name(r), cal ? ", calibrated" : "", plan.kept_experts);
   return 0;
 }
 
 pq::tool::registration reg{
     "export", "Write a compressed-tensors mixed-precision checkpoint (vLLM / transformers) from a layer config",
     [](CLI::App& sub) {
-      auto model = std::make_shared<std::string>();
-      auto lc = std::make_shared<std::string>();
-      auto pm = std::make_shared<std::string>();
-      auto out = std::make_shared<std::string>();
-      auto rounding = std::make_shared<std::string>("rtn");
-      auto calib = std::make_shared<std::vector<std::string>>();
-      auto weight_only = std::make_shared<bool>(false);
-      auto loader = std::make_shared<std::string>("vllm");
-      auto shard = std::make_shared<std::uint64_t>(5'000'000'000ull);
+      auto a = std::make_shared<export_args>();
       namespace check = pq::cli::check;
-      sub.add_option("--model", *model, "Source checkpoint folder")->required()->check(check::existing_folder());
-      sub.add_option("--layer-config", *lc, "layer_config.json (prismaquant allocate)")->required()->check(check::existing_file());
-      sub.add_option("--prune-manifest", *pm, "Prune manifest (default: <layer-config>.prune.json if present)")
+      sub.add_option("--model", a->model, "Source checkpoint folder")->required()->check(check::existing_folder());
+      sub.add_option("--layer-config", a->layer_config, "layer_config.json (prismaquant allocate)")
+          ->required()
           ->check(check::existing_file());
-      sub.add_option("--out", *out, "Output checkpoint folder (published atomically)")->required()->check(check::output_folder());
-      sub.add_option("--rounding", *rounding, "rtn | gptq | gptq+sweep (default rtn; gptq needs --calib, not in this build)")
+      sub.add_option("--prune-manifest", a->manifest, "Prune manifest (default: <layer-config>.prune.json if present)")
+          ->check(check::existing_file());
+      sub.add_option("--out", a->out, "Output checkpoint folder (published atomically)")->required()->check(check::output_folder());
+      sub.add_option("--rounding", a->rounding, "rtn | gptq | gptq+sweep (gptq needs --calib)")
+          ->capture_default_str()
           ->check(check::one_of({"rtn", "gptq", "gptq+sweep"}));
-      sub.add_option("--calib", *calib, "Calibration token file(s) (uint16 [rows, seq_len])")->take_all()->check(check::existing_file());
-      sub.add_flag("--weight-only", *weight_only, "No activation quantization (NVFP4 -> NVFP4A16, ...)");
-      sub.add_option("--loader", *loader, "vllm (default: its scheme rules) | transformers")
+      sub.add_option("--calib", a->calib, "Calibration token file (uint16 [rows, seq_len]): the sequential forward")
+          ->check(check::existing_file());
+      sub.add_option("--seq-len", a->seq_len, "tokens per row of the calibration file")
+          ->capture_default_str()
+          ->transform(check::integer(2, 1 << 24));
+      sub.add_option("--batch", a->batch, "calibration rows per batch")->capture_default_str()->transform(check::integer(1, 1 << 24));
+      sub.add_option("--threads", a->threads, "worker threads of the calibration (0: all cores)")
+          ->capture_default_str()
+          ->transform(check::integer(0, 4096));
+      sub.add_option("--max-memory", a->max_memory, "GB of calibration activations kept in memory; the rest spills")
+          ->capture_default_str()
+          ->check(check::number(0, 1e6));
+      sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go (default: the system's temp folder)");
+      sub.add_flag("--weight-only", a->weight_only, "No activation quantization (NVFP4 -> NVFP4A16, ...)");
+      sub.add_option("--loader", a->loader, "vllm (default: its scheme rules) | transformers")
           ->check(check::one_of({"vllm", "transformers"}));
       // transform, not check: CLI11 discards a check's rewrite, so "1e6" would not convert
-      sub.add_option("--max-shard-bytes", *shard, "Largest shard (default 5e9, transformers' default)")
+      sub.add_option("--max-shard-bytes", a->max_shard, "Largest shard (default 5e9, transformers' default)")
           ->transform(check::integer(1, std::numeric_limits<std::int64_t>::max()));
-      return [=] { return run_export(*model, *lc, *pm, *out, *rounding, *calib, *weight_only, *loader, *shard); };
+      sub.add_flag("--quiet", a->quiet, "no progress on stderr");
+      return [=] { return run_export(*a); };
     }};
 
 }  // namespace

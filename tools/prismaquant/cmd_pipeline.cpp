@@ -1,5 +1,5 @@
 // `prismaquant pipeline --model DIR --calib TOKENS --eval TOKENS --out OUT [allocate options]
-//    [--rounding rtn] [--domains a,b,c] [--seq-len 256] [--batch 4] [--threads N] [--force] [--quiet]`
+//    [--rounding rtn|gptq|gptq+sweep] [--domains a,b,c] [--seq-len 256] [--batch 4] [--threads N] [--force] [--quiet]`
 //
 // The whole method in one command (docs/pipeline.md): probe -> cost -> allocate (a Pareto sweep
 // and its knee, or one target) -> export -> eval of the source and of the chosen allocation on
@@ -312,8 +312,13 @@ std::string summary(const pipeline_args& a, const fs::path& out, const std::vect
   line("| all | " + std::to_string(before.at("tokens").get<std::int64_t>()) + " | " + fmt("%.5f", b) + " | " +
        fmt("%.5f", q) + " | " + fmt("%+.5f", q - b) + " |");
   line("");
-  line("The allocation's loss is measured with every Linear through its format's round trip and the pruned "
-       "experts removed (`prismaquant eval --layer-config`), the weights the checkpoint stores.");
+  if (a.rounding == "rtn")
+    line("The allocation's loss is measured with every Linear through its format's round trip and the pruned "
+         "experts removed (`prismaquant eval --layer-config`), the weights the checkpoint stores.");
+  else
+    line("The allocation's loss is measured with every Linear through its format's round trip (RTN) and the pruned "
+         "experts removed (`prismaquant eval --layer-config`); the checkpoint's " + a.rounding +
+         " weights differ from those (export_report.json gives each Linear's output error, " + a.rounding + " and RTN).");
   return s;
 }
 
@@ -329,9 +334,6 @@ int run_pipeline(const pq::cli::toolset& tools, pipeline_args a, bool have_bits,
     tools.format(f, "--formats");
     pq::exporter::scheme_for(f, true, "--formats");  // the checkpoint must be able to store it
   }
-  if (a.rounding != "rtn")
-    throw pq::error("--rounding", a.rounding + " needs calibration inputs from the model forward, which `export` does "
-                                               "not take yet; use --rounding rtn");
   const auto& proxy = tools.proxy(a.proxy);
   tools.saliency(a.saliency);
   const fs::path out = a.out;
@@ -395,12 +397,15 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
                     {p("stats.json"), p("stats.safetensors"), p("costs.json"), p("costs.safetensors"), M},
                     {lc, pm, alloc / "pareto.csv", alloc / "allocation.json"},
                     {}});
-  stages.push_back({"export",
-                    {"export", "--model", M, "--layer-config", lc, "--prune-manifest", pm, "--out", p("checkpoint"),
-                     "--rounding", a.rounding, "--loader", a.loader, "--weight-only"},
-                    {M, lc, pm},
-                    {out / "checkpoint" / "config.json"},
-                    {}});
+  // GPTQ calibrates on the calibration tokens, layer by layer through the exported layers.
+  std::vector<std::string> ex{"export", "--model", M, "--layer-config", lc, "--prune-manifest", pm, "--out", p("checkpoint"),
+                              "--rounding", a.rounding, "--loader", a.loader, "--weight-only"};
+  std::vector<fs::path> ex_in{M, lc, pm};
+  if (a.rounding != "rtn") {
+    ex = with(ex, {"--calib", a.calib, "--seq-len", seq, "--batch", batch, "--threads", threads});
+    ex_in.push_back(a.calib);
+  }
+  stages.push_back({"export", with(ex, quiet), ex_in, {out / "checkpoint" / "config.json"}, {"--threads"}});
   const std::vector<std::string> eval_common = with(
       with({"--model", M, "--tokens", a.eval, "--seq-len", seq, "--batch", batch, "--threads", threads}, dom), quiet);
   stages.push_back({"eval source", with(with({"eval"}, eval_common), {"--out", p("eval_source.json")}),
@@ -463,7 +468,7 @@ const pq::tool::registration reg{
       sub.add_option("--loader", a->loader, "what the served model must satisfy: vllm or transformers")
           ->capture_default_str()
           ->check(check::one_of({"vllm", "transformers"}));
-      sub.add_option("--rounding", a->rounding, "export rounding: rtn (gptq needs calibration inputs export lacks)")
+      sub.add_option("--rounding", a->rounding, "export rounding: rtn, or gptq / gptq+sweep calibrated on --calib")
           ->capture_default_str()
           ->check(check::one_of({"rtn", "gptq", "gptq+sweep"}));
       sub.add_option("--domains", a->domains, "split both token files' rows into equal domains, e.g. code,prose,math");
