@@ -405,3 +405,28 @@ TEST_CASE("export --calib: GPTQ on the sequential forward lowers the output erro
   const std::string st = read_bytes(w4a4 / "model.safetensors");
   CHECK(st.find("model.layers.0.self_attn.q_proj.input_global_scale") != std::string::npos);
 }
+
+TEST_CASE("export --eval: the loss of exactly the weights written; with RTN, the simulated model's loss", "[export]") {
+  const fs::path lc = scratch("eval_lc") / "layer_config.json";
+  write_json(lc, all_linears("NVFP4"));
+  const fs::path out = scratch("eval_ckpt"), res = scratch("eval_res") / "loss.json";
+  fs::create_directories(res.parent_path());
+  const std::string tokens = (model / "eval_tokens.bin").string();
+  const auto r = run_cli("export --quiet --weight-only --model " + model.string() + " --layer-config " + lc.string() +
+                         " --out " + out.string() + " --eval " + tokens + " --domains code,prose,math --eval-out " +
+                         res.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("held-out loss of the exported weights"));
+  const json got = read_json(res);
+  const auto sim = run_cli("eval --quiet --json --model " + model.string() + " --tokens " + tokens +
+                           " --domains code,prose,math --layer-config " + lc.string());
+  INFO(sim.out);
+  REQUIRE(sim.code == 0);
+  const json want = json::parse(sim.out.substr(sim.out.find('{')));
+  // NVFP4's round trip (the allocation's) and CT's NVFP4A16 encoding (the export's) store the
+  // same codes and scales: the two models are the same model.
+  CHECK(got["loss"].get<double>() == Approx(want["loss"].get<double>()).epsilon(1e-12));
+  for (const char* d : {"code", "prose", "math"}) CHECK(got["domains"][d].get<double>() == Approx(want["domains"][d].get<double>()).epsilon(1e-12));
+  CHECK(got["rounding"] == "rtn");
+}

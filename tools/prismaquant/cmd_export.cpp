@@ -1,7 +1,8 @@
 // `prismaquant export --model DIR --layer-config L [--prune-manifest P] --out OUT
 //    [--rounding rtn|gptq|gptq+sweep] [--calib TOKENS.bin] [--seq-len 256] [--batch 4]
 //    [--threads N] [--max-memory GB] [--tmp-dir DIR] [--weight-only]
-//    [--loader vllm|transformers] [--max-shard-bytes N]`
+//    [--loader vllm|transformers] [--max-shard-bytes N] [--eval TOKENS [--domains a,b,c]
+//    [--eval-out FILE]]`
 //
 // Writes a compressed-tensors mixed-precision checkpoint that vLLM and transformers load
 // (docs/export.md): every Linear in its layer_config format, dropped experts removed and the
@@ -15,12 +16,18 @@
 // layers before it as exported, giving every Linear its XᵀX (for --rounding gptq / gptq+sweep,
 // and the GPTQ-vs-RTN output errors in export_report.json) and its input amax (NVFP4 W4A4's
 // input_global_scale). GPTQ needs --calib.
+//
+// --eval measures the held-out loss of exactly the weights written (each Linear's dequantized
+// export, the pruned experts unrouted): the loss a client that decompresses the checkpoint sees,
+// for any rounding. It keeps every dequantized Linear in memory (float32) until the eval: for
+// checkpoints whose float32 weights fit in memory.
 #include "command.hpp"
 #include <prismaquant/cli/options.hpp>
 
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/export/sequential_calibration.hpp>
 #include <prismaquant/export/writer.hpp>
+#include <prismaquant/io/atomic_file.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 
 #include <cstdio>
@@ -32,8 +39,28 @@ namespace px = prismaquant::exporter;
 
 namespace {
 
+// What the exporter hands back, kept for --eval (and passed on to the calibration, if any).
+class capture_weights final : public px::calibration_source {
+ public:
+  capture_weights(const pq::model::model_description& d, pq::engine::override_weights& into, px::calibration_source* inner)
+      : d_(d), into_(into), inner_(inner) {}
+  std::map<int, px::linear_calibration> measure_layer(int layer) override {
+    return inner_ ? inner_->measure_layer(layer) : std::map<int, px::linear_calibration>{};
+  }
+  void set_weight(int linear, const std::vector<float>& w) override {
+    into_.set(d_.linears.at(static_cast<std::size_t>(linear)).name, w);
+    if (inner_) inner_->set_weight(linear, w);
+  }
+
+ private:
+  const pq::model::model_description& d_;
+  pq::engine::override_weights& into_;
+  px::calibration_source* inner_;
+};
+
 struct export_args {
-  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", tmp_dir;
+  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", tmp_dir, eval, domains,
+      eval_out;
   bool weight_only = false, quiet = false;
   std::uint64_t max_shard = 5'000'000'000ull;
   std::int64_t seq_len = 256, batch = 4;
@@ -58,6 +85,9 @@ int run_export(export_args a) {
       a.manifest.empty() ? pq::allocate::prune_manifest{} : pq::allocate::read_prune_manifest(a.manifest);
   const px::export_plan plan = px::make_plan(m.description, lc, pm, target, a.weight_only, a.layer_config,
                                              a.manifest.empty() ? std::string("--prune-manifest") : a.manifest);
+  if (!a.eval.empty() && plan.any_w4a4())
+    throw pq::error("--eval", "measures the exported weights only; W4A4 NVFP4's activation quantization is not "
+                              "simulated: export with --weight-only to evaluate");
   px::export_options o;
   o.rounding = r;
   o.max_shard_bytes = a.max_shard;
@@ -75,9 +105,48 @@ int run_export(export_args a) {
     co.tmp_dir = a.tmp_dir;
     cal = std::make_unique<px::sequential_calibration>(*runner, a.calib, co, std::move(active));
   }
-  const auto rep = px::write_export(m, plan, o, cal.get(), a.out);
+  if (!a.eval.empty()) {  // the eval's inputs are checked before anything is written
+    const auto arch = pq::engine::assemble(m);
+    const auto tf = pq::engine::read_token_file(a.eval, a.seq_len, arch.vocab, arch.max_positions);
+    const auto domains = pq::engine::parse_domains(a.domains);
+    (void)pq::engine::plan_batches(tf, domains.empty() ? std::vector<std::string>{"default"} : domains, a.batch);
+  }
+  const pq::engine::source_weights source(*m.weights);
+  pq::engine::override_weights exported(source);
+  std::unique_ptr<capture_weights> capture;
+  if (!a.eval.empty()) capture = std::make_unique<capture_weights>(m.description, exported, cal.get());
+  px::calibration_source* hand_back = capture ? static_cast<px::calibration_source*>(capture.get()) : cal.get();
+  const auto rep = px::write_export(m, plan, o, hand_back, a.out);
   std::printf("wrote %s: %zu Linears (%s%s), %d experts per MoE layer\n", a.out.c_str(), rep.size(),
               px::rounding_name(r), cal ? ", calibrated" : "", plan.kept_experts);
+  if (!a.eval.empty()) {
+    pq::engine::eval_options eo;
+    eo.seq_len = a.seq_len;
+    eo.batch_rows = a.batch;
+    eo.domains = pq::engine::parse_domains(a.domains);
+    eo.threads = static_cast<unsigned>(a.threads);
+    eo.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+    eo.tmp_dir = a.tmp_dir;
+    std::vector<std::vector<std::uint8_t>> active;
+    if (!a.manifest.empty()) active = pq::engine::read_prune_manifest(a.manifest, pq::engine::assemble(m));
+    const auto e = pq::engine::evaluate(m, a.eval, eo, exported, active, gemm);
+    nlohmann::json j;
+    j["loss"] = e.loss;
+    j["tokens"] = e.tokens;
+    j["domains"] = nlohmann::json::object();
+    j["domain_tokens"] = nlohmann::json::object();
+    for (std::size_t d = 0; d < e.domains.size(); ++d) {
+      j["domains"][e.domains[d]] = e.domain_loss[d];
+      j["domain_tokens"][e.domains[d]] = e.domain_tokens[d];
+    }
+    j["rounding"] = px::rounding_name(r);
+    if (!a.eval_out.empty()) pq::write_file_atomic(a.eval_out, j.dump(1) + "\n");
+    std::printf("held-out loss of the exported weights: %.6f nats per predicted position over %lld positions\n", e.loss,
+                static_cast<long long>(e.tokens));
+    for (std::size_t d = 0; d < e.domains.size(); ++d)
+      std::printf("  %-12s %.6f  (%lld positions)\n", e.domains[d].c_str(), e.domain_loss[d],
+                  static_cast<long long>(e.domain_tokens[d]));
+  }
   return 0;
 }
 
@@ -115,6 +184,11 @@ pq::tool::registration reg{
       // transform, not check: CLI11 discards a check's rewrite, so "1e6" would not convert
       sub.add_option("--max-shard-bytes", a->max_shard, "Largest shard (default 5e9, transformers' default)")
           ->transform(check::integer(1, std::numeric_limits<std::int64_t>::max()));
+      sub.add_option("--eval", a->eval, "held-out token file: measure the loss of the exported weights")
+          ->check(check::existing_file());
+      sub.add_option("--domains", a->domains, "split the --eval rows into equal domains, e.g. code,prose,math");
+      sub.add_option("--eval-out", a->eval_out, "also write the --eval result as JSON to this file")
+          ->check(check::output_file());
       sub.add_flag("--quiet", a->quiet, "no progress on stderr");
       return [=] { return run_export(*a); };
     }};
