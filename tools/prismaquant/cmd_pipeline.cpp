@@ -2,8 +2,8 @@
 //    [--rounding rtn|gptq|gptq+sweep] [--domains a,b,c] [--seq-len 256] [--batch 4] [--threads N] [--force] [--quiet]`
 //
 // The whole method in one command (docs/pipeline.md): probe -> cost -> allocate (a Pareto sweep
-// and its knee, or one target) -> export -> eval of the source and of the chosen allocation on
-// held-out tokens. Each stage is the tool's own command, run in-process with the command line
+// and its knee, or one target) -> export (which also measures the held-out loss of the weights
+// it wrote) -> eval of the source on the same held-out tokens. Each stage is the tool's own command, run in-process with the command line
 // it prints, so any stage can be rerun by hand. OUT keeps every stage's outputs and, in
 // OUT/pipeline.json, the key of each stage: a hash of the tool binary, the stage's command
 // line and the contents of every file it reads. A stage whose key is unchanged and whose
@@ -312,13 +312,8 @@ std::string summary(const pipeline_args& a, const fs::path& out, const std::vect
   line("| all | " + std::to_string(before.at("tokens").get<std::int64_t>()) + " | " + fmt("%.5f", b) + " | " +
        fmt("%.5f", q) + " | " + fmt("%+.5f", q - b) + " |");
   line("");
-  if (a.rounding == "rtn")
-    line("The allocation's loss is measured with every Linear through its format's round trip and the pruned "
-         "experts removed (`prismaquant eval --layer-config`), the weights the checkpoint stores.");
-  else
-    line("The allocation's loss is measured with every Linear through its format's round trip (RTN) and the pruned "
-         "experts removed (`prismaquant eval --layer-config`); the checkpoint's " + a.rounding +
-         " weights differ from those (export_report.json gives each Linear's output error, " + a.rounding + " and RTN).");
+  line("The allocation's loss is that of exactly the weights the checkpoint stores (`export --eval`: every Linear "
+       "dequantized from its " + a.rounding + " export, the pruned experts unrouted).");
   return s;
 }
 
@@ -397,28 +392,25 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
                     {p("stats.json"), p("stats.safetensors"), p("costs.json"), p("costs.safetensors"), M},
                     {lc, pm, alloc / "pareto.csv", alloc / "allocation.json"},
                     {}});
-  // GPTQ calibrates on the calibration tokens, layer by layer through the exported layers.
+  // The export also measures the held-out loss of exactly the weights it writes (--eval); GPTQ
+  // calibrates on the calibration tokens, layer by layer through the exported layers.
   std::vector<std::string> ex{"export", "--model", M, "--layer-config", lc, "--prune-manifest", pm, "--out", p("checkpoint"),
-                              "--rounding", a.rounding, "--loader", a.loader, "--weight-only"};
-  std::vector<fs::path> ex_in{M, lc, pm};
+                              "--rounding", a.rounding, "--loader", a.loader, "--weight-only", "--eval", a.eval,
+                              "--eval-out", p("eval_allocation.json"), "--seq-len", seq, "--batch", batch, "--threads",
+                              threads};
+  std::vector<fs::path> ex_in{M, lc, pm, a.eval};
   if (a.rounding != "rtn") {
-    ex = with(ex, {"--calib", a.calib, "--seq-len", seq, "--batch", batch, "--threads", threads});
+    ex = with(ex, {"--calib", a.calib});
     ex_in.push_back(a.calib);
   }
-  stages.push_back({"export", with(ex, quiet), ex_in, {out / "checkpoint" / "config.json"}, {"--threads"}});
+  stages.push_back({"export", with(with(ex, dom), quiet), ex_in,
+                    {out / "checkpoint" / "config.json", p("eval_allocation.json")}, {"--threads"}});
   const std::vector<std::string> eval_common = with(
       with({"--model", M, "--tokens", a.eval, "--seq-len", seq, "--batch", batch, "--threads", threads}, dom), quiet);
   stages.push_back({"eval source", with(with({"eval"}, eval_common), {"--out", p("eval_source.json")}),
                     {M, a.eval},
                     {p("eval_source.json")},
                     {"--threads"}});
-  stages.push_back(
-      {"eval allocation",
-       with(with({"eval"}, eval_common), {"--layer-config", lc, "--prune-manifest", pm, "--out", p("eval_allocation.json")}),
-       {M, a.eval, lc, pm},
-       {p("eval_allocation.json")},
-       {"--threads"}});
-
   runner r(tools, out, a.force, a.quiet);
   std::vector<std::pair<std::string, double>> times;
   for (std::size_t i = 0; i < stages.size(); ++i)
