@@ -55,19 +55,9 @@ int run_eval(const eval_args& a) {
   const auto r = pq::engine::evaluate(model, a.tokens, o, quantized ? *quantized : static_cast<const pq::engine::linear_weights&>(source),
                                       active, gemm);
   if (o.progress) std::fprintf(stderr, "\n");
-  nlohmann::json j;
-  j["loss"] = r.loss;
-  j["tokens"] = r.tokens;
-  j["domains"] = nlohmann::json::object();
-  for (std::size_t d = 0; d < r.domains.size(); ++d) j["domains"][r.domains[d]] = r.domain_loss[d];
-  if (!a.out.empty()) {
-    nlohmann::json f = j;
-    f["domain_tokens"] = nlohmann::json::object();
-    for (std::size_t d = 0; d < r.domains.size(); ++d) f["domain_tokens"][r.domains[d]] = r.domain_tokens[d];
-    pq::write_file_atomic(a.out, f.dump(1) + "\n");
-  }
+  if (!a.out.empty()) pq::write_file_atomic(a.out, pq::engine::to_json(r, true).dump(1) + "\n");
   if (a.json) {
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", pq::engine::to_json(r, false).dump().c_str());
   } else {
     std::printf("eval: loss %.6f nats per predicted position over %lld positions\n", r.loss,
                 static_cast<long long>(r.tokens));

@@ -130,15 +130,7 @@ int run_export(export_args a) {
     std::vector<std::vector<std::uint8_t>> active;
     if (!a.manifest.empty()) active = pq::engine::read_prune_manifest(a.manifest, pq::engine::assemble(m));
     const auto e = pq::engine::evaluate(m, a.eval, eo, exported, active, gemm);
-    nlohmann::json j;
-    j["loss"] = e.loss;
-    j["tokens"] = e.tokens;
-    j["domains"] = nlohmann::json::object();
-    j["domain_tokens"] = nlohmann::json::object();
-    for (std::size_t d = 0; d < e.domains.size(); ++d) {
-      j["domains"][e.domains[d]] = e.domain_loss[d];
-      j["domain_tokens"][e.domains[d]] = e.domain_tokens[d];
-    }
+    nlohmann::json j = pq::engine::to_json(e, true);
     j["rounding"] = px::rounding_name(r);
     if (!a.eval_out.empty()) pq::write_file_atomic(a.eval_out, j.dump(1) + "\n");
     std::printf("held-out loss of the exported weights: %.6f nats per predicted position over %lld positions\n", e.loss,

@@ -76,6 +76,21 @@ inline std::vector<std::vector<std::uint8_t>> read_prune_manifest(const std::fil
   return mask;
 }
 
+// The result as JSON: {"loss", "tokens", "domains": {name: loss}}, and with `positions` also
+// "domain_tokens": {name: predicted positions} (what `eval --out` and `export --eval-out` write).
+inline nlohmann::json to_json(const eval_result& r, bool positions) {
+  nlohmann::json j;
+  j["loss"] = r.loss;
+  j["tokens"] = r.tokens;
+  j["domains"] = nlohmann::json::object();
+  for (std::size_t d = 0; d < r.domains.size(); ++d) j["domains"][r.domains[d]] = r.domain_loss[d];
+  if (positions) {
+    j["domain_tokens"] = nlohmann::json::object();
+    for (std::size_t d = 0; d < r.domains.size(); ++d) j["domain_tokens"][r.domains[d]] = r.domain_tokens[d];
+  }
+  return j;
+}
+
 inline eval_result evaluate(const model::opened_model& m, const std::filesystem::path& tokens, const eval_options& o,
                             const linear_weights& lw, const std::vector<std::vector<std::uint8_t>>& active,
                             const nn::gemm_backend& g) {
