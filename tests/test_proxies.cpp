@@ -194,3 +194,42 @@ TEST_CASE("calibrated gains recover per-format gains from measured points") {
   REQUIRE(cn.gain("A") > 0.0);
   REQUIRE_THROWS_AS(px::calibrated_gain<px::fisher_trace>::fit({}), pq::error);
 }
+
+TEST_CASE("per_token_fisher: the trace proxy with the per-token empirical Fisher") {
+  // Per-token gradients g_t = δ_t x_tᵀ of one batch of T tokens: the per-token trace
+  // Σ_t ‖g_t‖² = Σ_t ‖δ_t‖²‖x_t‖², the per-batch one ‖Σ_t g_t‖² (with cross terms).
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> n(0.0, 1.0);
+  const int out = 5, in = 7, T = 6;
+  std::vector<std::vector<double>> d(T, std::vector<double>(out)), x(T, std::vector<double>(in));
+  for (auto& v : d)
+    for (auto& e : v) e = n(rng);
+  for (auto& v : x)
+    for (auto& e : v) e = n(rng);
+  double token = 0, batch = 0;
+  for (int r = 0; r < out; ++r)
+    for (int j = 0; j < in; ++j) {
+      double g = 0;
+      for (int t = 0; t < T; ++t) {
+        token += std::pow(d[t][r] * x[t][j], 2);
+        g += d[t][r] * x[t][j];
+      }
+      batch += g * g;
+    }
+  pq::stats::linear_stats s;
+  s.name = "lin";
+  s.out_features = out;
+  s.in_features = in;
+  s.rows_seen = T;
+  s.fisher_sum = pq::stats::exact_sum(batch);
+  s.fisher_token_sum = pq::stats::exact_sum(token);
+  pq::stats::format_cost c;
+  c.n = out * in;
+  c.sse = 0.35;
+  const double mse = c.sse / c.n;
+  REQUIRE(px::per_token_fisher{}(s, "F", c) == Approx(0.5 * token / T * mse).epsilon(1e-12));
+  REQUIRE(px::fisher_trace{}(s, "F", c) == Approx(0.5 * batch / T * mse).epsilon(1e-12));
+  REQUIRE(px::proxy_by_name("per_token_fisher").name() == "per_token_fisher");
+  s.fisher_token_sum.reset();
+  REQUIRE_THROWS_WITH(px::per_token_fisher{}(s, "NVFP4", c), Catch::Contains("fisher_token_sum"));
+}
