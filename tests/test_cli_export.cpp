@@ -429,4 +429,25 @@ TEST_CASE("export --eval: the loss of exactly the weights written; with RTN, the
   CHECK(got["loss"].get<double>() == Approx(want["loss"].get<double>()).epsilon(1e-12));
   for (const char* d : {"code", "prose", "math"}) CHECK(got["domains"][d].get<double>() == Approx(want["domains"][d].get<double>()).epsilon(1e-12));
   CHECK(got["rounding"] == "rtn");
+
+  // The same tokens as uint32 ids (--token-dtype uint32, as vocabularies beyond 65536 need):
+  // the same loss.
+  const fs::path t32 = scratch("eval_t32") / "eval_tokens_u32.bin";
+  fs::create_directories(t32.parent_path());
+  {
+    std::ifstream in(tokens, std::ios::binary);
+    std::ofstream o(t32, std::ios::binary);
+    for (std::uint16_t id; in.read(reinterpret_cast<char*>(&id), 2);) {
+      const std::uint32_t wide = id;
+      o.write(reinterpret_cast<const char*>(&wide), 4);
+    }
+  }
+  const fs::path res32 = scratch("eval_res32") / "loss.json";
+  fs::create_directories(res32.parent_path());
+  const auto r32 = run_cli("export --quiet --weight-only --model " + model.string() + " --layer-config " + lc.string() +
+                           " --out " + scratch("eval_ckpt32").string() + " --eval " + t32.string() +
+                           " --token-dtype uint32 --domains code,prose,math --eval-out " + res32.string());
+  INFO(r32.out);
+  REQUIRE(r32.code == 0);
+  CHECK(read_json(res32)["loss"].get<double>() == got["loss"].get<double>());
 }

@@ -9,7 +9,7 @@
 // JSON to a file (atomically), with the positions per domain.
 #include "command.hpp"
 
-#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/engine_options.hpp>
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/engine/round_trip_weights.hpp>
 #include <prismaquant/io/atomic_file.hpp>
@@ -21,11 +21,8 @@ namespace pq = prismaquant;
 
 namespace {
 
-struct eval_args {
-  std::string token_dtype = "uint16", model, tokens, domains, layer_config, prune, tmp_dir, out;
-  std::int64_t seq_len = 256, batch = 4;
-  int threads = 0;
-  double max_memory = 8.0;
+struct eval_args : pq::cli::engine_args {
+  std::string model, tokens, domains, layer_config, prune, out;
   bool json = false, quiet = false;
 };
 
@@ -33,10 +30,10 @@ int run_eval(const eval_args& a) {
   pq::engine::eval_options o;
   o.seq_len = a.seq_len;
   o.batch_rows = a.batch;
-  o.token_bytes = a.token_dtype == "uint32" ? 4 : 2;  // option values checked by the parser
+  o.token_bytes = a.token_bytes();
   o.domains = pq::engine::parse_domains(a.domains);
   o.threads = static_cast<unsigned>(a.threads);
-  o.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+  o.max_memory = a.max_memory_bytes();
   o.tmp_dir = a.tmp_dir;
   if (!a.quiet && !a.json)
     o.progress = [](const std::string& s) {
@@ -74,7 +71,7 @@ const pq::tool::registration reg{
       namespace check = pq::cli::check;
       auto a = std::make_shared<eval_args>();
       sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
-      sub.add_option("--tokens", a->tokens, "token file: uint16 little-endian [rows, seq_len]")
+      sub.add_option("--tokens", a->tokens, "token file: [rows, seq_len] little-endian ids (uint16, or --token-dtype uint32)")
           ->required()
           ->check(check::existing_file());
       sub.add_option("--domains", a->domains, "split the rows into equal consecutive domains, e.g. code,prose,math");
@@ -82,20 +79,7 @@ const pq::tool::registration reg{
           ->check(check::existing_file());
       sub.add_option("--prune-manifest", a->prune, "prune manifest: only the kept experts are routed to")
           ->check(check::existing_file());
-      sub.add_option("--token-dtype", a->token_dtype, "token ids: uint16, or uint32 for vocabularies beyond 65536")
-          ->capture_default_str()
-          ->check(check::one_of({"uint16", "uint32"}));
-      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
-          ->capture_default_str()
-          ->transform(check::integer(2, 1 << 24));
-      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->transform(check::integer(1, 1 << 24));
-      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
-          ->capture_default_str()
-          ->transform(check::integer(0, 4096));
-      sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory")
-          ->capture_default_str()
-          ->check(check::number(0, 1e6));
-      sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go");
+      pq::cli::add_engine_options(sub, *a);
       sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
       sub.add_option("--out", a->out, "also write the result as JSON to this file")->check(check::output_file());
       sub.add_flag("--quiet", a->quiet, "no progress line");

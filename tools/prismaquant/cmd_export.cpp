@@ -22,7 +22,7 @@
 // for any rounding. It keeps every dequantized Linear in memory (float32) until the eval: for
 // checkpoints whose float32 weights fit in memory.
 #include "command.hpp"
-#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/engine_options.hpp>
 
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/export/sequential_calibration.hpp>
@@ -58,14 +58,10 @@ class capture_weights final : public px::calibration_source {
   px::calibration_source* inner_;
 };
 
-struct export_args {
-  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", tmp_dir, eval, domains,
-      eval_out;
+struct export_args : pq::cli::engine_args {
+  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", eval, domains, eval_out;
   bool weight_only = false, quiet = false;
   std::uint64_t max_shard = 5'000'000'000ull;
-  std::int64_t seq_len = 256, batch = 4;
-  int threads = 0;
-  double max_memory = 8.0;
 };
 
 int run_export(export_args a) {
@@ -101,13 +97,14 @@ int run_export(export_args a) {
     if (!a.manifest.empty()) active = pq::engine::read_prune_manifest(a.manifest, runner->arch());
     px::calibration_options co;
     co.batch_rows = a.batch;
-    co.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+    co.max_memory = a.max_memory_bytes();
     co.tmp_dir = a.tmp_dir;
+    co.token_bytes = a.token_bytes();
     cal = std::make_unique<px::sequential_calibration>(*runner, a.calib, co, std::move(active));
   }
   if (!a.eval.empty()) {  // the eval's inputs are checked before anything is written
     const auto arch = pq::engine::assemble(m);
-    const auto tf = pq::engine::read_token_file(a.eval, a.seq_len, arch.vocab, arch.max_positions);
+    const auto tf = pq::engine::read_token_file(a.eval, a.seq_len, arch.vocab, arch.max_positions, a.token_bytes());
     const auto domains = pq::engine::parse_domains(a.domains);
     (void)pq::engine::plan_batches(tf, domains.empty() ? std::vector<std::string>{"default"} : domains, a.batch);
   }
@@ -125,8 +122,9 @@ int run_export(export_args a) {
     eo.batch_rows = a.batch;
     eo.domains = pq::engine::parse_domains(a.domains);
     eo.threads = static_cast<unsigned>(a.threads);
-    eo.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+    eo.max_memory = a.max_memory_bytes();
     eo.tmp_dir = a.tmp_dir;
+    eo.token_bytes = a.token_bytes();
     std::vector<std::vector<std::uint8_t>> active;
     if (!a.manifest.empty()) active = pq::engine::read_prune_manifest(a.manifest, pq::engine::assemble(m));
     const auto e = pq::engine::evaluate(m, a.eval, eo, exported, active, gemm);
@@ -157,19 +155,12 @@ pq::tool::registration reg{
       sub.add_option("--rounding", a->rounding, "rtn | gptq | gptq+sweep (gptq needs --calib)")
           ->capture_default_str()
           ->check(check::one_of({"rtn", "gptq", "gptq+sweep"}));
-      sub.add_option("--calib", a->calib, "Calibration token file (uint16 [rows, seq_len]): the sequential forward")
+      sub.add_option("--calib", a->calib, "Calibration token file ([rows, seq_len] ids, --token-dtype): the sequential forward")
           ->check(check::existing_file());
-      sub.add_option("--seq-len", a->seq_len, "tokens per row of the calibration file")
-          ->capture_default_str()
-          ->transform(check::integer(2, 1 << 24));
-      sub.add_option("--batch", a->batch, "calibration rows per batch")->capture_default_str()->transform(check::integer(1, 1 << 24));
-      sub.add_option("--threads", a->threads, "worker threads of the calibration (0: all cores)")
-          ->capture_default_str()
-          ->transform(check::integer(0, 4096));
-      sub.add_option("--max-memory", a->max_memory, "GB of calibration activations kept in memory; the rest spills")
-          ->capture_default_str()
-          ->check(check::number(0, 1e6));
-      sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go (default: the system's temp folder)");
+      namespace eopt = pq::cli::engine_option;
+      pq::cli::add_engine_options(sub, *a, eopt::all,
+                                  {.rows = "the calibration and --eval files", .batch = "calibration and --eval rows per batch",
+                                   .max_memory = "GB of calibration activations kept in memory; the rest spills"});
       sub.add_flag("--weight-only", a->weight_only, "No activation quantization (NVFP4 -> NVFP4A16, ...)");
       sub.add_option("--loader", a->loader, "vllm (default: its scheme rules) | transformers")
           ->check(check::one_of({"vllm", "transformers"}));

@@ -1,5 +1,5 @@
 // `prismaquant pipeline --model DIR --calib TOKENS --eval TOKENS --out OUT [allocate options]
-//    [--rounding rtn|gptq|gptq+sweep] [--domains a,b,c] [--seq-len 256] [--batch 4] [--threads N] [--force] [--quiet]`
+//    [--rounding rtn|gptq|gptq+sweep] [--domains a,b,c] [--token-dtype uint16|uint32] [--seq-len 256] [--batch 4] [--threads N] [--force] [--quiet]`
 //
 // The whole method in one command (docs/pipeline.md): probe -> cost -> allocate (a Pareto sweep
 // and its knee, or one target) -> export (which also measures the held-out loss of the weights
@@ -13,7 +13,7 @@
 // OUT/summary.md.
 #include "command.hpp"
 
-#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/engine_options.hpp>
 #include <prismaquant/cli/run.hpp>
 #include <prismaquant/export/ct_scheme.hpp>
 #include <prismaquant/io/atomic_file.hpp>
@@ -34,7 +34,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct pipeline_args {
+struct pipeline_args : pq::cli::engine_args {
   std::string model, calib, eval, out;
   std::vector<std::string> formats{"NVFP4", "MXFP4", "MXFP8_E4M3", "FP8_E4M3", "FP8_SOURCE", "BF16"};
   double target_bits = -1;
@@ -43,8 +43,6 @@ struct pipeline_args {
   std::vector<double> prune_ratios{0.0};
   std::string proxy = "fisher_trace", saliency = "reap_dropout", loader = "vllm", rounding = "rtn";
   std::string domains;
-  std::int64_t seq_len = 256, batch = 4;
-  int threads = 0;
   bool force = false, quiet = false;
 };
 
@@ -353,8 +351,9 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
   const std::string seq = std::to_string(a.seq_len), batch = std::to_string(a.batch),
                     threads = std::to_string(a.threads);
   auto p = [&](const char* name) { return (out / name).string(); };
-  std::vector<std::string> dom;
-  if (!a.domains.empty()) dom = {"--domains", a.domains};
+  std::vector<std::string> token_opts;  // what probe, export and eval are told of the token files
+  if (!a.domains.empty()) token_opts = {"--domains", a.domains};
+  if (a.token_dtype != "uint16") token_opts.insert(token_opts.end(), {"--token-dtype", a.token_dtype});  // probe, export, eval
   auto with = [](std::vector<std::string> v, const std::vector<std::string>& more) {
     v.insert(v.end(), more.begin(), more.end());
     return v;
@@ -366,7 +365,7 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
   stages.push_back({"probe",
                     with(with({"probe", "--model", M, "--calib", a.calib, "--out", p("stats.json"), "--seq-len", seq,
                                "--batch", batch, "--threads", threads},
-                              dom),
+                              token_opts),
                          quiet),
                     {M, a.calib},
                     {p("stats.json"), p("stats.safetensors")},
@@ -403,10 +402,10 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
     ex = with(ex, {"--calib", a.calib});
     ex_in.push_back(a.calib);
   }
-  stages.push_back({"export", with(with(ex, dom), quiet), ex_in,
+  stages.push_back({"export", with(with(ex, token_opts), quiet), ex_in,
                     {out / "checkpoint" / "config.json", p("eval_allocation.json")}, {"--threads"}});
   const std::vector<std::string> eval_common = with(
-      with({"--model", M, "--tokens", a.eval, "--seq-len", seq, "--batch", batch, "--threads", threads}, dom), quiet);
+      with({"--model", M, "--tokens", a.eval, "--seq-len", seq, "--batch", batch, "--threads", threads}, token_opts), quiet);
   stages.push_back({"eval source", with(with({"eval"}, eval_common), {"--out", p("eval_source.json")}),
                     {M, a.eval},
                     {p("eval_source.json")},
@@ -429,10 +428,10 @@ const pq::tool::registration reg{
       auto a = std::make_shared<pipeline_args>();
       const auto bits_range = check::number(0, 64, check::open_low);
       sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_folder());
-      sub.add_option("--calib", a->calib, "calibration token file (uint16 [rows, seq_len])")
+      sub.add_option("--calib", a->calib, "calibration token file ([rows, seq_len] ids, --token-dtype)")
           ->required()
           ->check(check::existing_file());
-      sub.add_option("--eval", a->eval, "held-out token file (uint16 [rows, seq_len])")
+      sub.add_option("--eval", a->eval, "held-out token file ([rows, seq_len] ids, --token-dtype)")
           ->required()
           ->check(check::existing_file());
       sub.add_option("--out", a->out, "folder for every stage's outputs (created; reused on a rerun)")->required();
@@ -464,13 +463,9 @@ const pq::tool::registration reg{
           ->capture_default_str()
           ->check(check::one_of({"rtn", "gptq", "gptq+sweep"}));
       sub.add_option("--domains", a->domains, "split both token files' rows into equal domains, e.g. code,prose,math");
-      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token files")
-          ->capture_default_str()
-          ->transform(check::integer(2, 1 << 24));
-      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->transform(check::integer(1, 1 << 24));
-      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
-          ->capture_default_str()
-          ->transform(check::integer(0, 4096));
+      namespace eopt = pq::cli::engine_option;
+      pq::cli::add_engine_options(sub, *a, eopt::token_dtype | eopt::seq_len | eopt::batch | eopt::threads,
+                                  {.rows = "the token files"});
       sub.add_flag("--force", a->force, "run every stage, even those whose inputs are unchanged");
       sub.add_flag("--quiet", a->quiet, "no progress on stderr");
       return [a, bits, bytes, &tools] { return run_pipeline(tools, *a, bits->count() > 0, bytes->count() > 0); };

@@ -11,7 +11,7 @@
 // whole probe, or not at all.
 #include "command.hpp"
 
-#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/engine_options.hpp>
 #include <prismaquant/io/output_set.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 #include <prismaquant/probe/probe.hpp>
@@ -29,11 +29,8 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
-struct probe_args {
-  std::string token_dtype = "uint16", model, calib, out, token_weights = "clamped", domains, shard = "0/1", tmp_dir;
-  std::int64_t seq_len = 256, batch = 4;
-  int threads = 0;
-  double max_memory = 8.0;
+struct probe_args : pq::cli::engine_args {
+  std::string model, calib, out, token_weights = "clamped", domains, shard = "0/1";
   bool quiet = false;
 };
 
@@ -41,12 +38,12 @@ int run_probe(const probe_args& a) {
   pq::probe::options o;
   o.seq_len = a.seq_len;
   o.batch_rows = a.batch;
-  o.token_bytes = a.token_dtype == "uint32" ? 4 : 2;  // option values checked by the parser
+  o.token_bytes = a.token_bytes();
   o.weighting = a.token_weights == "none" ? pq::nn::token_weighting::none : pq::nn::token_weighting::clamped;
   o.domains = pq::engine::parse_domains(a.domains);
   o.shard = pq::engine::parse_shard(a.shard);
   o.threads = static_cast<unsigned>(a.threads);
-  o.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+  o.max_memory = a.max_memory_bytes();
   o.tmp_dir = a.tmp_dir;
   if (!a.quiet)
     o.progress = [&](const std::string& s) {
@@ -90,33 +87,18 @@ const pq::tool::registration reg{
       namespace check = pq::cli::check;
       auto a = std::make_shared<probe_args>();
       sub.add_option("--model", a->model, "checkpoint folder")->required()->check(check::existing_path());
-      sub.add_option("--calib", a->calib, "token file: uint16 little-endian [rows, seq_len]")
+      sub.add_option("--calib", a->calib, "token file: [rows, seq_len] little-endian ids (uint16, or --token-dtype uint32)")
           ->required()
           ->check(check::existing_file());
       sub.add_option("--out", a->out, "stats file to write (a shard writes <stem>.shard-I-of-N<ext>)")
           ->required()
           ->check(check::output_file());
-      sub.add_option("--token-dtype", a->token_dtype, "token ids: uint16, or uint32 for vocabularies beyond 65536")
-          ->capture_default_str()
-          ->check(check::one_of({"uint16", "uint32"}));
-      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
-          ->capture_default_str()
-          ->transform(check::integer(2, 1 << 24));
-      sub.add_option("--batch", a->batch, "rows per batch (one Fisher term per batch)")
-          ->capture_default_str()
-          ->transform(check::integer(1, 1 << 24));
+      pq::cli::add_engine_options(sub, *a, pq::cli::engine_option::all, {.batch = "rows per batch (one Fisher term per batch)"});
       sub.add_option("--token-weights", a->token_weights, "clamped: w_t = clamp(CE_t / mean CE, 0.25, 4); none: 1")
           ->capture_default_str()
           ->check(check::one_of({"clamped", "none"}));
       sub.add_option("--domains", a->domains, "split the rows into equal consecutive domains, e.g. code,prose,math");
       sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM environment)")->capture_default_str();
-      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
-          ->capture_default_str()
-          ->transform(check::integer(0, 4096));
-      sub.add_option("--max-memory", a->max_memory, "GB of cached activations kept in memory; the rest spills to disk")
-          ->capture_default_str()
-          ->check(check::number(0, 1e6));
-      sub.add_option("--tmp-dir", a->tmp_dir, "where spilled activations go (default: the system's temp folder)");
       sub.add_flag("--quiet", a->quiet, "no progress line");
       return [=] { return run_probe(*a); };
     }};
