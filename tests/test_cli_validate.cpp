@@ -84,7 +84,7 @@ TEST_CASE("validate: proxies, saliencies, allocations and additivity on the ship
   INFO(r.out);
   REQUIRE(r.code == 0);
   for (const char* f : {"items.csv", "proxy_correlation.csv", "proxy.svg", "experts.csv", "saliency_correlation.csv",
-                        "prune_sets.csv", "saliency.svg", "allocations.csv", "allocations.svg", "additivity.csv",
+                        "prune_sets.csv", "alpha_fit.csv", "saliency.svg", "allocations.csv", "allocations.svg", "additivity.csv",
                         "validate.json", "summary.md"}) {
     INFO(f);
     CHECK(fs::exists(out / f));
@@ -137,6 +137,9 @@ TEST_CASE("validate: proxies, saliencies, allocations and additivity on the ship
     }
   CHECK(pooled);
   CHECK(j["saliency"].size() == 4);
+  // α fits: least squares of measured Δloss on Σ S_j; positive for a score that ranks at all.
+  CHECK(j["alpha_fit"].size() == 4);
+  CHECK(j["alpha_fit"]["reap_dropout"]["single"].get<double>() > 0.0);
   CHECK(j["allocation"]["pareto"]["n"] == 3);
   CHECK(j["allocation"]["random"]["n"] == 3);
   CHECK(j["allocation"].contains("uniform"));

@@ -21,7 +21,7 @@
 #include <prismaquant/allocate/allocate.hpp>
 #include <prismaquant/allocate/inputs.hpp>
 #include <prismaquant/allocate/sweep.hpp>
-#include <prismaquant/cli/options.hpp>
+#include <prismaquant/cli/engine_options.hpp>
 #include <prismaquant/engine/cached_eval.hpp>
 #include <prismaquant/engine/scaled_error_weights.hpp>
 #include <prismaquant/io/output_set.hpp>
@@ -46,18 +46,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct validate_args {
-  std::string model, stats, costs, eval, out, token_dtype = "uint16", tmp_dir;
+struct validate_args : pq::cli::engine_args {
+  std::string model, stats, costs, eval, out;
   std::vector<std::string> formats, proxies, saliencies, allocation_formats;
   std::vector<std::string> parts{"proxy", "saliency", "allocation", "additivity"};
   std::vector<double> prune_ratios{0.125, 0.25};
   std::string proxy = "fisher_trace", saliency = "reap_dropout", domain_policy = "pooled";
   double alpha = 0.15, random_bits = -1;
   int allocations = 20, random = 20, experts = 0;
-  std::int64_t rows = 0, seq_len = 256, batch = 4;
+  std::int64_t rows = 0;
   std::uint64_t seed = 1;
-  int threads = 0;
-  double max_memory = 8.0;
   bool quiet = false;
 };
 
@@ -627,9 +625,9 @@ int run_validate(const validate_args& a) {
   pq::engine::eval_options eo;
   eo.seq_len = a.seq_len;
   eo.batch_rows = a.batch;
-  eo.token_bytes = a.token_dtype == "uint32" ? 4 : 2;
+  eo.token_bytes = a.token_bytes();
   eo.threads = static_cast<unsigned>(a.threads);
-  eo.max_memory = static_cast<std::uint64_t>(a.max_memory * 1e9);
+  eo.max_memory = a.max_memory_bytes();
   const fs::path tokens = subset_tokens(a.eval, a.seq_len, eo.token_bytes, a.rows, out.path("validate_tokens.bin"));
   const pq::nn::cblas_gemm gemm;
   say.line("source forward over " + tokens.filename().string() + " (every layer's input kept)");
@@ -816,6 +814,27 @@ int run_validate(const validate_args& a) {
       J["prune_sets"].push_back({{"ratio", r.ratio}, {"dropped", r.dropped}, {"saliency", r.saliency}, {"measured", r.measured}});
     }
     out.write("prune_sets.csv", sc);
+    // The α that would put each score in nats: least squares through the origin of measured
+    // Δloss on Σ S_j, over the single drops and over the sets (predicted / --alpha = Σ S_j).
+    std::string ac = "saliency,alpha_single,alpha_sets,alpha_given\n";
+    md << "\nThe price α·S_j is in each score's own units. The α that fits the measurements (least squares through the "
+       << "origin of measured Δloss on Σ S_j: over the single drops, and over the sets above), against the α given ("
+       << g(a.alpha) << ", alpha_fit.csv):\n\n| saliency | α fit, single drops | α fit, sets |\n|---|---:|---:|\n";
+    J["alpha_fit"] = nlohmann::json::object();
+    for (const auto& s : p.saliencies) {
+      double mp = 0, pp = 0, smp = 0, spp = 0;
+      for (const auto& r : p.experts) mp += r.measured * r.score.at(s), pp += r.score.at(s) * r.score.at(s);
+      for (const auto& r : p.sets)
+        if (r.saliency == s) {
+          const double sum = r.predicted / a.alpha;
+          smp += r.measured * sum, spp += sum * sum;
+        }
+      const double single = pp > 0 ? mp / pp : NAN, sets = spp > 0 && a.alpha > 0 ? smp / spp : NAN;
+      ac += s + "," + g(single) + "," + g(sets) + "," + g(a.alpha) + "\n";
+      md << "| " << s << " | " << g(single) << " | " << g(sets) << " |\n";
+      J["alpha_fit"][s] = {{"single", num(single)}, {"sets", num(sets)}};
+    }
+    out.write("alpha_fit.csv", ac);
     pv::scatter_plot sp{"Saliency fidelity: " + a.saliency + " vs measured Δloss of dropping the expert",
                         a.saliency + " score", "measured Δloss (nats)", true, true, false, {}};
     for (int l : layers) {
@@ -908,7 +927,7 @@ const pq::tool::registration reg{
       sub.add_option("--costs", a->costs, "costs file (measure the validated formats: `cost --formats all --proxies all`)")
           ->required()
           ->check(check::existing_file());
-      sub.add_option("--eval", a->eval, "held-out token file: uint16 little-endian [rows, seq_len]")
+      sub.add_option("--eval", a->eval, "held-out token file: [rows, seq_len] little-endian ids (uint16, or --token-dtype uint32)")
           ->required()
           ->check(check::existing_file());
       sub.add_option("--out", a->out, "output folder (CSV, SVG, validate.json, summary.md)")->required()->check(check::output_folder());
@@ -956,19 +975,9 @@ const pq::tool::registration reg{
           ->capture_default_str()
           ->transform(check::integer(0, 1ll << 40));
       sub.add_option("--seed", a->seed, "seed of the random allocations and random prune sets")->capture_default_str();
-      sub.add_option("--token-dtype", a->token_dtype, "token ids: uint16, or uint32 for vocabularies beyond 65536")
-          ->capture_default_str()
-          ->check(check::one_of({"uint16", "uint32"}));
-      sub.add_option("--seq-len", a->seq_len, "tokens per row of the token file")
-          ->capture_default_str()
-          ->transform(check::integer(2, 1 << 24));
-      sub.add_option("--batch", a->batch, "rows per batch")->capture_default_str()->transform(check::integer(1, 1 << 24));
-      sub.add_option("--threads", a->threads, "worker threads (0: all cores)")
-          ->capture_default_str()
-          ->transform(check::integer(0, 4096));
-      sub.add_option("--max-memory", a->max_memory, "GB the cached activations and weights may take")
-          ->capture_default_str()
-          ->check(check::number(0, 1e6));
+      namespace eopt = pq::cli::engine_option;
+      pq::cli::add_engine_options(sub, *a, eopt::all & ~eopt::tmp_dir,
+                                  {.max_memory = "GB the cached activations and weights may take (nothing spills)"});
       sub.add_flag("--quiet", a->quiet, "no progress lines");
       return [=] { return run_validate(*a); };
     }};
