@@ -281,6 +281,8 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
   const std::string p_run = "probe --quiet --seq-len 16 --model ";
   const std::string e_run = "eval --quiet --seq-len 16 --model ";
   const std::string pl_run = "pipeline --quiet --seq-len 16 --model " + qwen + " --calib " + tok + " --eval " + tok + " --out " + out_dir;
+  const std::string v_run = "validate --quiet --seq-len 16 --model " + m + " --stats " + st + " --costs " + co + " --eval " + tok +
+                            " --out " + out_dir;
   pq::stats::model_stats part;
   part.shards = {"0/2"};
   pq::stats::write_stats(sb.dir / "part.json", part);
@@ -474,6 +476,15 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
        {"--out", "is a file"}},
       {"export --weight-only --model " + m + " --layer-config " + e_lc + " --out " + sb.path("foreign"),
        {"foreign", "notes.txt", "did not write"}},
+      // validate: names, formats the costs file lacks and the cache's memory are checked before any measurement
+      {v_run + " --parts everything", {"--parts", "everything"}},
+      {v_run + " --formats INT3", {"--formats", "INT3 is not in the costs file"}},
+      {v_run + " --allocation-formats INT2", {"--allocation-formats", "INT2 is not in the costs file"}},
+      {v_run + " --rows -1", {"--rows", "out of range"}},
+      {v_run + " --max-memory nan", {"--max-memory", "nan"}},
+      {v_run + " --parts saliency --max-memory 0.000001", {"eval cache", "evaluate fewer rows"}},
+      {"validate --model " + m + " --stats " + sb.path("nowhere.json") + " --costs " + co + " --eval " + tok + " --out " + out_dir,
+       {"--stats", "nowhere.json"}},
       // synthesize
       {"synthesize --layers 0 --out " + out_dir, {"--layers", "out of range"}},
       {"synthesize --layers nan --out " + out_dir, {"--layers", "not an integer"}},
