@@ -22,6 +22,7 @@
 #include <prismaquant/allocate/inputs.hpp>
 #include <prismaquant/allocate/sweep.hpp>
 #include <prismaquant/cli/engine_options.hpp>
+#include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/engine/cached_eval.hpp>
 #include <prismaquant/engine/scaled_error_weights.hpp>
 #include <prismaquant/io/output_set.hpp>
@@ -395,17 +396,6 @@ struct allocation_part {
   double random_bits = 0;
 };
 
-// The smallest total bytes of a problem: every item at its smallest candidate.
-std::int64_t solvers_min(const pa::built_problem& bp) {
-  std::int64_t t = 0;
-  for (const auto& it : bp.problem.items) {
-    std::int64_t m = INT64_MAX;
-    for (const auto& cd : it.candidates) m = std::min(m, cd.memory_bytes);
-    t += m;
-  }
-  return t;
-}
-
 allocation_part run_allocations(const context& c, const pa::options& o, bool additivity, bool allocations) {
   allocation_part p;
   const auto proxy = pq::proxy::proxy_by_name(c.a.proxy);
@@ -456,7 +446,7 @@ allocation_part run_allocations(const context& c, const pa::options& o, bool add
     }
     p.random_bits = c.a.random_bits > 0 ? c.a.random_bits : uniform_ok ? 8.0 * static_cast<double>(uniform_bytes) / P : 0.5 * (lo + hi);
     const std::int64_t budget = static_cast<std::int64_t>(std::floor(p.random_bits * P / 8.0));
-    if (budget < solvers_min(b0)) {
+    if (budget < pq::solvers::min_total_bytes(pq::solvers::flatten(b0.problem))) {
       p.notes.push_back("--random-bits " + g(p.random_bits) + " is below the smallest size at ratio 0: no random allocations");
     } else {
       std::mt19937_64 rng(c.a.seed);
@@ -567,11 +557,7 @@ allocation_part run_allocations(const context& c, const pa::options& o, bool add
 
 namespace {
 
-std::vector<std::string> format_names() {
-  std::vector<std::string> v;
-  for (const auto& f : pq::formats::registry()) v.emplace_back(f.name);
-  return v;
-}
+std::vector<std::string> format_names() { return pq::cli::toolset::name_list(pq::formats::registry()); }
 
 std::string csv_join(const std::vector<std::string>& v) {
   std::string s;
@@ -741,19 +727,20 @@ int run_validate(const validate_args& a) {
       for (const auto& [f, v] : cal->gains) md << f << " " << g(v) << "; ";
       md << "residual " << g(cal->residual_norm) << ").\n";
     }
-    pv::scatter_plot sp{"Proxy fidelity: " + a.proxy + " vs measured second-order term",
-                        "predicted Δloss (" + a.proxy + ", nats)", "measured (Δ(+ΔW) + Δ(−ΔW))/2 (nats)", true, true, true, {}};
+    // The allocations' proxy, or the first one the files support if they cannot price it.
+    const std::string plotted =
+        std::find(p.proxies.begin(), p.proxies.end(), a.proxy) != p.proxies.end() ? a.proxy : p.proxies.front();
+    pv::scatter_plot sp{"Proxy fidelity: " + plotted + " vs measured second-order term",
+                        "predicted Δloss (" + plotted + ", nats)", "measured (Δ(+ΔW) + Δ(−ΔW))/2 (nats)", true, true, true, {}};
     for (std::size_t gi = 1; gi < groups.size(); ++gi) {
       pv::scatter_series s{groups[gi], {}, {}};
       for (const auto& r : p.rows)
         if (r.fmt == groups[gi]) {
-          s.x.push_back(p.items[r.item].predicted.at(p.proxies.front() == a.proxy ? a.proxy : p.proxies.front()).at(r.fmt));
+          s.x.push_back(p.items[r.item].predicted.at(plotted).at(r.fmt));
           s.y.push_back(r.second());
         }
       sp.series.push_back(std::move(s));
     }
-    sp.title = "Proxy fidelity: " + (std::find(p.proxies.begin(), p.proxies.end(), a.proxy) != p.proxies.end() ? a.proxy : p.proxies.front()) +
-               " vs measured second-order term";
     out.write("proxy.svg", pv::scatter_svg(sp));
     for (const auto& n : p.notes) notes.push_back(n);
     md << "\n![proxy fidelity](proxy.svg)\n\n";
