@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -65,6 +67,13 @@ json all_linears(const std::string& fmt) {
   return lc;
 }
 
+// The export flags of each golden case (python/golden/make_export_golden.py).
+std::string golden_flags(const std::string& c) {
+  if (c == "experts_mixed") return "--weight-only --loader transformers";
+  if (c == "attn_w_a") return "--calib " + (model / "calib_tokens.bin").string() + " --rounding rtn";
+  return "--weight-only";
+}
+
 // A failing export: exit 1, exactly one line naming what is wrong, no output folder.
 void expect_error(const std::string& args, const fs::path& out, const std::string& must_contain) {
   const auto r = run_cli("export --model " + model.string() + " --out " + out.string() + " " + args);
@@ -81,12 +90,11 @@ void expect_error(const std::string& args, const fs::path& out, const std::strin
 }  // namespace
 
 TEST_CASE("export: the golden layer configs write what files.json records, byte-identical on rerun", "[export]") {
-  for (const char* c : {"nvfp4", "mixed_pruned", "experts_mixed"}) {
+  for (const char* c : {"nvfp4", "mixed_pruned", "experts_mixed", "attn_w_a"}) {
     INFO(c);
     const fs::path in = golden / c;
     REQUIRE(fs::exists(in / "files.json"));  // python/golden/make_export_golden.py
-    std::string flags = "--weight-only";
-    if (std::string(c) == "experts_mixed") flags += " --loader transformers";
+    const std::string flags = golden_flags(c);
     const fs::path a = scratch(std::string(c) + "_a"), b = scratch(std::string(c) + "_b");
     for (const auto& out : {a, b}) {
       const auto r = run_cli("export --model " + model.string() + " --layer-config " + (in / "layer_config.json").string() +
@@ -450,4 +458,133 @@ TEST_CASE("export --eval: the loss of exactly the weights written; with RTN, the
   INFO(r32.out);
   REQUIRE(r32.code == 0);
   CHECK(read_json(res32)["loss"].get<double>() == got["loss"].get<double>());
+}
+
+TEST_CASE("eval of an export reads it as stored: the real client's numbers on our weights; the simulated model", "[export][eval]") {
+  // client.json's eval_loss_f32 / logits_f32.safetensors: transformers + compressed-tensors
+  // running the export with prismaquant's float32 dequantized weights and activation
+  // fake-quantization off; eval_loss_f32_act / logits_f32_act.safetensors: with it on (the
+  // client quantizes attention inputs only: compared where experts have no input activations).
+  // python/golden/make_export_golden.py. Measured with --act-quant off: logits within 1.1e-5,
+  // losses within 2e-6. With it on, each quantizer is bit-exact to CT's fake-quantize on the
+  // same input, but the inputs differ in the last float bit (summation order) and a 4-bit
+  // quantizer turns a few of those into a whole step: logits within 3.7e-3, losses within
+  // 1.2e-5, and the loss the activation quantization adds within 0.6 % of the client's.
+  const std::string tokens = (model / "eval_tokens.bin").string();
+  for (const char* c : {"nvfp4", "mixed_pruned", "experts_mixed", "attn_w_a"}) {
+    INFO(c);
+    const fs::path in = golden / c;
+    const fs::path out = scratch(std::string(c) + "_eval");
+    const auto r = run_cli("export --quiet --model " + model.string() + " --layer-config " + (in / "layer_config.json").string() +
+                           " --out " + out.string() + " " + golden_flags(c));
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    const bool client_quantizes_all = std::string(c) == "nvfp4" || std::string(c) == "attn_w_a";
+    std::map<std::string, double> loss;
+    for (const std::string act : {"off", "on"}) {
+      INFO("--act-quant " << act);
+      if (act == "on" && !client_quantizes_all) continue;
+      const fs::path logits = scratch(std::string(c) + "_logits_" + act + ".safetensors");
+      const auto e = run_cli("eval --quiet --json --model " + out.string() + " --tokens " + tokens +
+                             " --domains code,prose,math --act-quant " + act + " --logits-out " + logits.string());
+      INFO(e.out);
+      REQUIRE(e.code == 0);
+      const json got = json::parse(e.out.substr(e.out.find('{')));
+      const json want = read_json(in / "client.json")[act == "on" ? "eval_loss_f32_act" : "eval_loss_f32"];
+      const double tol = act == "on" ? 5e-5 : 1e-5;
+      loss[act] = got["loss"].get<double>();
+      CHECK(std::abs(got["loss"].get<double>() - want["all"].get<double>()) < tol);
+      for (const char* d : {"code", "prose", "math"})
+        CHECK(std::abs(got["domains"][d].get<double>() - want[d].get<double>()) < tol);
+
+      const prismaquant::checkpoint mine(logits), theirs(in / (act == "on" ? "logits_f32_act.safetensors" : "logits_f32.safetensors"));
+      const auto a = mine.tensor("logits").to_vector<float>(), b = theirs.tensor("logits").to_vector<float>();
+      const auto shape = mine.tensor("logits").shape;
+      REQUIRE(std::vector<std::uint64_t>(shape.begin(), shape.end()) == std::vector<std::uint64_t>{1, 256, 260});
+      REQUIRE(a.size() == b.size());
+      float worst = 0;
+      for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+      CHECK(worst < (act == "on" ? 2e-2f : 1e-4f));
+    }
+    if (client_quantizes_all) {  // what activation quantization costs, ours against the client's
+      const json cj = read_json(in / "client.json");
+      const double theirs = cj["eval_loss_f32_act"]["all"].get<double>() - cj["eval_loss_f32"]["all"].get<double>();
+      const double ours = loss["on"] - loss["off"];
+      if (std::string(c) == "nvfp4") CHECK(ours == 0.0);  // NVFP4A16: nothing to quantize
+      else CHECK(std::abs(ours - theirs) < 0.02 * std::abs(theirs));
+    }
+
+    if (std::string(c) == "nvfp4") {  // (c) the simulated model: the round trip of the same layer config
+      const auto e = run_cli("eval --quiet --json --model " + out.string() + " --tokens " + tokens);
+      const auto sim = run_cli("eval --quiet --json --model " + model.string() + " --tokens " + tokens +
+                               " --layer-config " + (in / "layer_config.json").string());
+      REQUIRE(e.code == 0);
+      REQUIRE(sim.code == 0);
+      const json got = json::parse(e.out.substr(e.out.find('{'))), s = json::parse(sim.out.substr(sim.out.find('{')));
+      CHECK(got["loss"].get<double>() == Approx(s["loss"].get<double>()).epsilon(1e-12));
+    }
+  }
+}
+
+TEST_CASE("an export is read only by eval: other uses are one-line errors", "[export][eval]") {
+  const fs::path out = scratch("readonly_export");
+  const auto r = run_cli("export --quiet --weight-only --model " + model.string() + " --layer-config " +
+                         (golden / "nvfp4" / "layer_config.json").string() + " --out " + out.string());
+  REQUIRE(r.code == 0);
+  const std::string tokens = (model / "eval_tokens.bin").string();
+  const auto lc = run_cli("eval --quiet --model " + out.string() + " --tokens " + tokens + " --layer-config " +
+                          (golden / "nvfp4" / "layer_config.json").string());
+  INFO(lc.out);
+  CHECK(lc.code == 1);
+  CHECK_THAT(lc.out, Catch::Contains("compressed-tensors checkpoint, already quantized"));
+  const fs::path stats = scratch("readonly_stats.json");
+  const auto p = run_cli("probe --quiet --model " + out.string() + " --calib " + tokens + " --out " + stats.string());
+  INFO(p.out);
+  CHECK(p.code == 1);
+  CHECK_THAT(p.out, Catch::Contains("is stored compressed"));
+  CHECK(std::count(p.out.begin(), p.out.end(), '\n') == 1);
+  CHECK_FALSE(fs::exists(stats));
+}
+
+TEST_CASE("eval of an export: schemes it cannot read or simulate are one-line errors naming the Linear", "[export][eval]") {
+  const fs::path out = scratch("scheme_errors");
+  REQUIRE(run_cli("export --quiet --weight-only --model " + model.string() + " --layer-config " +
+                  (golden / "nvfp4" / "layer_config.json").string() + " --out " + out.string())
+              .code == 0);
+  const std::string tokens = (model / "eval_tokens.bin").string();
+  const json original = read_json(out / "config.json");
+  auto eval_with = [&](const std::function<void(json&)>& edit, const std::string& flags) {
+    json cfg = original;
+    edit(cfg["quantization_config"]);
+    std::ofstream(out / "config.json") << cfg.dump(1);
+    return run_cli("eval --quiet --model " + out.string() + " --tokens " + tokens + " " + flags);
+  };
+  auto one_line = [](const pq_test::cli_result& r, const std::string& must) {
+    INFO(r.out);
+    CHECK(r.code == 1);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+    CHECK_THAT(r.out, Catch::Contains(must));
+  };
+  // input activations no simulation covers (static int8 per tensor): an error, unless off
+  const auto int8_inputs = [](json& q) {
+    q["config_groups"]["NVFP4A16"]["input_activations"] = {{"num_bits", 8}, {"type", "int"}, {"strategy", "tensor"},
+                                                           {"dynamic", false}, {"symmetric", true}};
+  };
+  one_line(eval_with(int8_inputs, ""), "cannot be simulated");
+  CHECK(eval_with(int8_inputs, "--act-quant off").code == 0);
+  // a weight scheme no format stores
+  one_line(eval_with([](json& q) { q["config_groups"]["NVFP4A16"]["format"] = "pack-quantized"; }, ""),
+           "is not a scheme prismaquant decodes");
+  // a compressed Linear no group targets, or one the ignore list names
+  one_line(eval_with([](json& q) { q["config_groups"]["NVFP4A16"]["targets"] = json::array({"re:^lm_head$"}); }, ""),
+           "no quantization_config group targets it");
+  one_line(eval_with([](json& q) { q["ignore"].push_back("model.layers.0.self_attn.q_proj"); }, ""),
+           "model.layers.0.self_attn.q_proj: is stored compressed but quantization_config ignores it");
+  // no quantization_config at all
+  {
+    json cfg = original;
+    cfg.erase("quantization_config");
+    std::ofstream(out / "config.json") << cfg.dump(1);
+    one_line(run_cli("eval --quiet --model " + out.string() + " --tokens " + tokens), "no quantization_config");
+  }
 }

@@ -10,7 +10,9 @@ Cases (tests/golden/export/<case>/): the layer configs are written here (determi
                NVFP4), experts 3, 9, 17, 20, 21, 25, 28, 31 dropped in every layer
   experts_mixed  experts differ within a layer (w1/w3 NVFP4, w2 MXFP8; every 4th expert
                FP8_SOURCE or MXFP4), 4 experts dropped per layer, --loader transformers
-All with --rounding rtn (no calibration). Per case:
+  attn_w_a     attention in the schemes that quantize activations (NVFP4 W4A4 with the
+               calibrated input_global_scale, FP8_BLOCK, MXFP4, MXFP8, FP8_DYNAMIC), experts BF16
+All with --rounding rtn (attn_w_a calibrates only NVFP4's input_global_scale). Per case:
   layer_config.json (+ .prune.json)   the inputs
   files.json     sha256 and size of every file prismaquant wrote (tests/live/test_export_golden.py
                  re-exports and compares: any change in our output fails CI)
@@ -19,8 +21,17 @@ All with --rounding rtn (no calibration). Per case:
                  compressed-tensors decompressed compares with prismaquant's own dequantization
                  (tests/live/export_dequant): "exact" (bit for bit in float32) or "bf16" (CT
                  returns bf16: equal to ours rounded to bf16), with the count of each
-  logits.safetensors   the client's float32 logits for eval row 0 (for `prismaquant eval` of the
-                 export, item (b), once the engine's eval exists)
+  logits.safetensors   the client's float32 logits for eval row 0
+  client.json "eval_loss_f32", logits_f32.safetensors: the same client forward on prismaquant's
+                 own float32 dequantized weights with compressed-tensors' activation
+                 fake-quantization switched off — what `prismaquant eval --act-quant off
+                 --model <export>` computes; tests/test_cli_export.cpp compares the two (CT
+                 returns some weights in bf16 and fake-quantizes activations of W+A schemes,
+                 which the plain client numbers include)
+  client.json "eval_loss_f32_act", logits_f32_act.safetensors: the same with the activation
+                 fake-quantization on (the stock path quantizes attention inputs; expert inputs
+                 are never quantized by the client) — `eval --act-quant on` where the experts'
+                 schemes have no input activations (nvfp4, attn_w_a)
 
 Usage: .venv-ref/bin/python python/golden/make_export_golden.py --build build [--check]
 --check: recompute into a temporary folder and compare (files.json exactly; losses and logits
@@ -107,6 +118,21 @@ def cases():
             lc[expert(l, e, "w3")] = entry(w13)
             lc[expert(l, e, "w2")] = entry("MXFP8_E4M3" if e % 2 else "FP8_SOURCE")
     c["experts_mixed"] = (lc, prune(dropped), ["--weight-only", "--loader", "transformers"])
+
+    # attention in every scheme that quantizes activations (NVFP4 W4A4 with calibrated
+    # input_global_scale, FP8_BLOCK, MXFP4, MXFP8, FP8_DYNAMIC), experts BF16: the client
+    # fake-quantizes exactly the attention inputs, which `eval --act-quant on` must reproduce
+    qkv = ["NVFP4", "FP8_SOURCE", "MXFP4", "MXFP8_E4M3"]
+    o = ["FP8_E4M3", "MXFP4", "MXFP8_E4M3", "NVFP4"]
+    lc = {}
+    for l in range(LAYERS):
+        for p in "qkv":
+            lc[attn(l) + p + "_proj"] = entry(qkv[l])
+        lc[attn(l) + "o_proj"] = entry(o[l])
+        for e in range(EXPERTS):
+            for w in ("w1", "w2", "w3"):
+                lc[expert(l, e, w)] = entry("BF16")
+    c["attn_w_a"] = (lc, None, ["--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "rtn"])
     return c
 
 
@@ -141,7 +167,7 @@ def client(build, out, tmp):
     sys.path.insert(0, str(ROOT / "python" / "export"))
     sys.path.insert(0, str(ROOT / "python" / "model"))
     import common
-    from prismaquant_load import expert_weights, load
+    from prismaquant_load import EXPERT_RE, expert_weights, load
     torch.set_num_threads(2)
     model = load(out)
     deq = tmp / "dequant.safetensors"
@@ -175,7 +201,41 @@ def client(build, out, tmp):
     losses["all"] = common.eval_loss(model, tok.reshape(-1))
     with torch.no_grad():
         logits = model(torch.from_numpy(tok[:1].astype(np.int64))).logits[0].float().contiguous()
-    return {"check_a": kinds, "differs": bad, "eval_loss": losses}, logits
+    # (b) the same client forward on prismaquant's own float32 weights, with compressed-tensors'
+    # activation fake-quantization off: what `prismaquant eval` of the export computes (it reads
+    # the weights in float32 and does not quantize activations), so the two agree to float
+    # rounding and any difference is the engine's.
+    with torch.no_grad():
+        for m, w in ours.items():
+            mod = m[: -len(".weight")]
+            x = EXPERT_RE.match(mod + ".")
+            if x:
+                layer, e, p = x.groups()
+                ex = model.model.layers[int(layer)].mlp.experts
+                inter = ex.gate_up_proj.shape[1] // 2
+                if p == "w1":
+                    ex.gate_up_proj[int(e), :inter] = w
+                elif p == "w3":
+                    ex.gate_up_proj[int(e), inter:] = w
+                else:
+                    ex.down_proj[int(e)] = w
+            else:
+                model.get_submodule(mod).weight.copy_(w)
+        for mod in model.modules():
+            mod.quantization_enabled = False
+        losses_f32 = {d: common.eval_loss(model, tok[i * third:(i + 1) * third].reshape(-1))
+                      for i, d in enumerate(["code", "prose", "math"])}
+        losses_f32["all"] = common.eval_loss(model, tok.reshape(-1))
+        logits_f32 = model(torch.from_numpy(tok[:1].astype(np.int64))).logits[0].float().contiguous()
+        # and with the activation fake-quantization back on (stock path only: attention)
+        for mod in model.modules():
+            mod.quantization_enabled = True
+        losses_act = {d: common.eval_loss(model, tok[i * third:(i + 1) * third].reshape(-1))
+                      for i, d in enumerate(["code", "prose", "math"])}
+        losses_act["all"] = common.eval_loss(model, tok.reshape(-1))
+        logits_act = model(torch.from_numpy(tok[:1].astype(np.int64))).logits[0].float().contiguous()
+    return ({"check_a": kinds, "differs": bad, "eval_loss": losses, "eval_loss_f32": losses_f32,
+             "eval_loss_f32_act": losses_act}, logits, logits_f32, logits_act)
 
 
 def main():
@@ -202,13 +262,15 @@ def main():
             out = tmp / "export"
             export(build, case_dir, flags, out)
             files = files_of(out)
-            res, logits = client(build, out, tmp)
+            res, logits, logits_f32, logits_act = client(build, out, tmp)
             if res["differs"]:
                 fails.append(f"{name}: check (a) differs for {res['differs'][:5]}")
             if not a.check:
                 (gold / name / "files.json").write_text(json.dumps(files, indent=1, sort_keys=True) + "\n")
                 (gold / name / "client.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
                 save_file({"logits": logits}, str(gold / name / "logits.safetensors"), metadata={"format": "pt"})
+                save_file({"logits": logits_f32}, str(gold / name / "logits_f32.safetensors"), metadata={"format": "pt"})
+                save_file({"logits": logits_act}, str(gold / name / "logits_f32_act.safetensors"), metadata={"format": "pt"})
                 print(name, json.dumps(res["eval_loss"]), json.dumps(res["check_a"]))
                 continue
             for f in ("layer_config.json", "layer_config.json.prune.json"):
@@ -224,9 +286,15 @@ def main():
             for d, v in wc["eval_loss"].items():
                 if abs(v - res["eval_loss"][d]) > 1e-5:
                     fails.append(f"{name}: {d} loss {res['eval_loss'][d]} vs golden {v}")
-            gl = load_file(str(gold / name / "logits.safetensors"))["logits"]
-            if (gl - logits).abs().max().item() > 1e-4:
-                fails.append(f"{name}: logits differ by {(gl - logits).abs().max().item()}")
+            for key in ("eval_loss_f32", "eval_loss_f32_act"):
+                for d, v in wc[key].items():
+                    if abs(v - res[key][d]) > 1e-5:
+                        fails.append(f"{name}: {d} {key} {res[key][d]} vs golden {v}")
+            for f, lg in (("logits.safetensors", logits), ("logits_f32.safetensors", logits_f32),
+                          ("logits_f32_act.safetensors", logits_act)):
+                gl = load_file(str(gold / name / f))["logits"]
+                if (gl - lg).abs().max().item() > 1e-4:
+                    fails.append(f"{name}: {f} differs by {(gl - lg).abs().max().item()}")
             print(name, "checked")
     for f in fails:
         print("FAIL", f)

@@ -21,7 +21,8 @@ if not exe.exists():
     print(f"skipped: {exe} not built")
     sys.exit(77)
 FLAGS = {"nvfp4": ["--weight-only"], "mixed_pruned": ["--weight-only"],
-         "experts_mixed": ["--weight-only", "--loader", "transformers"]}
+         "experts_mixed": ["--weight-only", "--loader", "transformers"],
+         "attn_w_a": ["--calib", str(src / "models" / "minimax-m2-tiny" / "calib_tokens.bin"), "--rounding", "rtn"]}
 fails = []
 for case, flags in FLAGS.items():
     g = src / "tests" / "golden" / "export" / case

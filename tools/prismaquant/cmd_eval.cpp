@@ -1,18 +1,25 @@
 // `prismaquant eval --model DIR --tokens FILE [--domains a,b,c] [--layer-config L]
 //   [--prune-manifest P] [--json] [--out FILE] [--seq-len 256] [--batch 4] [--threads N]
-//   [--max-memory GB]`
+//   [--max-memory GB] [--act-quant on|off] [--logits-out FILE.safetensors [--logits-rows N]]`
 //
 // Mean next-token cross-entropy (nats per predicted position) per domain and overall, of the
 // checkpoint, or of the checkpoint with every Linear of the layer config replaced by its round
 // trip through that format and the manifest's pruned experts removed (engine/eval.hpp).
+// A compressed-tensors checkpoint (`prismaquant export`'s output) is read as stored: each
+// compressed Linear decoded by its scheme (engine/compressed_weights.hpp), and, unless
+// --act-quant off, the inputs of Linears whose scheme quantizes activations quantized as
+// served (engine/activation_quant.hpp).
 // --json prints {"loss": L, "tokens": N, "domains": {"code": L1, ...}}; --out writes the same
-// JSON to a file (atomically), with the positions per domain.
+// JSON to a file (atomically), with the positions per domain. --logits-out writes the float32
+// logits of the first rows as `logits` [rows, seq_len, vocab].
 #include "command.hpp"
 
 #include <prismaquant/cli/engine_options.hpp>
+#include <prismaquant/engine/compressed_weights.hpp>
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/engine/round_trip_weights.hpp>
 #include <prismaquant/io/atomic_file.hpp>
+#include <prismaquant/io/safetensors_writer.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 
 #include <cstdio>
@@ -22,7 +29,8 @@ namespace pq = prismaquant;
 namespace {
 
 struct eval_args : pq::cli::engine_args {
-  std::string model, tokens, domains, layer_config, prune, out;
+  std::string model, tokens, domains, layer_config, prune, out, logits_out, act_quant = "on";
+  std::int64_t logits_rows = 1;
   bool json = false, quiet = false;
 };
 
@@ -40,18 +48,27 @@ int run_eval(const eval_args& a) {
       std::fprintf(stderr, "\reval: %-30s", s.c_str());
       std::fflush(stderr);
     };
+  if (!a.logits_out.empty()) o.logits_rows = a.logits_rows;
   const auto model = pq::model::open_model(a.model);
-  const pq::engine::source_weights source(*model.weights);
+  const auto stored = pq::engine::stored_weights(model, a.act_quant == "on");
   std::unique_ptr<pq::engine::round_trip_weights> quantized;
+  if (!a.layer_config.empty() && dynamic_cast<const pq::engine::compressed_weights*>(stored.get()))
+    throw pq::error("--layer-config", "the model is a compressed-tensors checkpoint, already quantized: give the source");
   if (!a.layer_config.empty())
     quantized = std::make_unique<pq::engine::round_trip_weights>(
         *model.weights, model.description, pq::engine::read_layer_config(a.layer_config, model.description));
   std::vector<std::vector<std::uint8_t>> active;
   if (!a.prune.empty()) active = pq::engine::read_prune_manifest(a.prune, pq::engine::assemble(model));
   const pq::nn::cblas_gemm gemm;
-  const auto r = pq::engine::evaluate(model, a.tokens, o, quantized ? *quantized : static_cast<const pq::engine::linear_weights&>(source),
+  const auto r = pq::engine::evaluate(model, a.tokens, o, quantized ? *quantized : *stored,
                                       active, gemm);
   if (o.progress) std::fprintf(stderr, "\n");
+  if (!a.logits_out.empty()) {
+    const auto S = static_cast<std::uint64_t>(a.seq_len), V = static_cast<std::uint64_t>(pq::engine::assemble(model).vocab);
+    const pq::tensor_data t{pq::tensor_spec{"logits", pq::dtype::F32, {r.logits.size() / (S * V), S, V}},
+                            std::as_bytes(std::span(r.logits))};
+    pq::write_safetensors(a.logits_out, std::span(&t, 1));
+  }
   if (!a.out.empty()) pq::write_file_atomic(a.out, pq::engine::to_json(r, true).dump(1) + "\n");
   if (a.json) {
     std::printf("%s\n", pq::engine::to_json(r, false).dump().c_str());
@@ -82,6 +99,14 @@ const pq::tool::registration reg{
       pq::cli::add_engine_options(sub, *a);
       sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
       sub.add_option("--out", a->out, "also write the result as JSON to this file")->check(check::output_file());
+      sub.add_option("--act-quant", a->act_quant,
+                     "on (default): a compressed-tensors checkpoint's Linears whose scheme quantizes activations get "
+                     "their inputs quantized as served; off: weights only")
+          ->check(check::one_of({"on", "off"}));
+      sub.add_option("--logits-out", a->logits_out, "also write the float32 logits of the first rows (safetensors `logits` [rows, seq_len, vocab])")
+          ->check(check::output_file());
+      sub.add_option("--logits-rows", a->logits_rows, "rows whose logits --logits-out writes (default 1)")
+          ->check(check::integer(1, 1 << 20));
       sub.add_flag("--quiet", a->quiet, "no progress line");
       return [=] { return run_eval(*a); };
     }};

@@ -68,6 +68,9 @@ inline source_weight open_source_weight(const checkpoint& ck, const std::string&
                                         std::int64_t in) {
   source_weight s;
   s.name = module + ".weight";
+  if (ck.contains(module + ".weight_packed") || (ck.contains(module + ".weight_scale") && !ck.contains(module + ".weight_scale_inv")))
+    throw error(module, "is stored compressed (a compressed-tensors export): only `prismaquant eval` reads it; run the "
+                        "method on the source checkpoint");
   const auto t = ck.tensor(s.name);
   detail::check_shape(t, s.name, {out, in});
   require_finite(t);

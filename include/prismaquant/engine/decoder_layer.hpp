@@ -58,7 +58,9 @@ class decoder_layer {
     tp.r_in.resize(static_cast<std::size_t>(n));
     norm(w.input_norm, H).forward(x, H, tp.a.data(), H, n, 1, tp.r_in.data());
     nn::reshape(tp.qkv, n, QKV);
-    nn::linear_forward(g_, {w.qkv.data(), QKV, H, H}, tp.a.data(), H, n, tp.qkv.data(), QKV);
+    std::vector<float> in_q;  // the quantized copy of a Linear's input, when simulated
+    nn::linear_forward(g_, {w.qkv.data(), QKV, H, H}, nn::quantized_input(&w.qkv_in, tp.a.data(), n, H, in_q), H, n,
+                       tp.qkv.data(), QKV);
     nn::reshape(tp.q, n, Q);
     nn::reshape(tp.k, n, K);
     const auto [qn, kn, qg, kg] = qk_norms(w);
@@ -72,7 +74,8 @@ class decoder_layer {
     nn::attention_forward(g_, shape(), tp.q.data(), Q, tp.k.data(), K, tp.qkv.data() + Q + K, QKV, tp.o.data(), Q,
                           seqs, tp.att);
     nn::reshape(tp.x1, n, H);
-    nn::linear_forward(g_, {w.o.data(), H, Q, Q}, tp.o.data(), Q, n, tp.x1.data(), H);
+    nn::linear_forward(g_, {w.o.data(), H, Q, Q}, nn::quantized_input(&w.o_in, tp.o.data(), n, Q, in_q), Q, n,
+                       tp.x1.data(), H);
     add(x, tp.x1.data(), n * H);
     nn::reshape(tp.h, n, H);
     tp.r_post.resize(static_cast<std::size_t>(n));

@@ -26,6 +26,7 @@ struct eval_options {
   unsigned threads = 0;
   std::uint64_t max_memory = 8ull << 30;
   std::filesystem::path tmp_dir;
+  std::int64_t logits_rows = 0;      // keep the logits of the token file's first rows
   std::function<void(const std::string&)> progress;
 };
 
@@ -35,6 +36,7 @@ struct eval_result {
   std::vector<std::string> domains;
   std::vector<double> domain_loss;
   std::vector<std::int64_t> domain_tokens;
+  std::vector<float> logits;  // [logits_rows · seq_len × vocab], when asked for
 };
 
 // Experts kept per layer, from a prune manifest ({router: {"kept_expert_ids": [...]}}): a mask
@@ -121,8 +123,14 @@ inline eval_result evaluate(const model::opened_model& m, const std::filesystem:
   std::vector<stats::exact_sum> sum(plan.domains.size());
   std::vector<std::int64_t> count(plan.domains.size(), 0);
   std::mutex mu;
+  const std::int64_t keep_rows = std::min<std::int64_t>(o.logits_rows, tf.rows);
+  eval_result r;
+  r.logits.resize(static_cast<std::size_t>(keep_rows * S * A.vocab));
   R.each(plan.batches, [&](const batch& b, worker_scratch& s) {
     auto x = store.take(b.index);
+    if (b.first_row < keep_rows)  // rows are disjoint across batches: no lock needed
+      R.head().logits_of(x.data(), std::min(b.rows, keep_rows - b.first_row),
+                         r.logits.data() + b.first_row * S * A.vocab, s.head);
     std::vector<double> ce;
     R.head().loss(x.data(), tf.row(b.first_row), b.rows, ce, s.head);
     stats::exact_sum part;
@@ -131,7 +139,6 @@ inline eval_result evaluate(const model::opened_model& m, const std::filesystem:
     sum[static_cast<std::size_t>(b.domain)].merge(part);
     count[static_cast<std::size_t>(b.domain)] += static_cast<std::int64_t>(ce.size());
   });
-  eval_result r;
   r.domains = plan.domains;
   stats::exact_sum all;
   for (std::size_t d = 0; d < sum.size(); ++d) {

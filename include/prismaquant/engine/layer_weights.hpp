@@ -21,10 +21,18 @@ struct layer_weights {
   nn::tensor2 qkv, o, router;
   std::vector<nn::tensor2> w13, w2;
   std::vector<std::uint8_t> active;  // per expert, 0 = pruned (empty: all active)
+  // Simulated input quantization (linear_weights::input_quantizer): q/k/v share one, as they
+  // share one input and, served, one fused scheme.
+  nn::input_quantizer qkv_in, o_in;
+  std::vector<nn::input_quantizer> w13_in, w2_in;
 
   std::vector<nn::expert_weights> experts() const {
     std::vector<nn::expert_weights> v(w13.size());
-    for (std::size_t e = 0; e < v.size(); ++e) v[e] = {w13[e].data(), w2[e].data()};
+    for (std::size_t e = 0; e < v.size(); ++e) {
+      v[e] = {w13[e].data(), w2[e].data(), nullptr, nullptr};
+      if (e < w13_in.size()) v[e].in13 = &w13_in[e];
+      if (e < w2_in.size()) v[e].in2 = &w2_in[e];
+    }
     return v;
   }
 };
@@ -93,6 +101,24 @@ inline void load_layer(const checkpoint& ck, const architecture& a, const model:
     expect(x[2], H, I);
     nn::reshape(w.w13[static_cast<std::size_t>(e)], 2 * I, H);
     nn::reshape(w.w2[static_cast<std::size_t>(e)], H, I);
+  }
+  // Input quantizers: siblings that share an input must share its quantization.
+  auto shared_input = [&](std::initializer_list<int> ids, const char* what) {
+    nn::input_quantizer q = lw.input_quantizer(lin(*ids.begin()));
+    for (int i : ids)
+      if (lw.input_quantizer(lin(i)).scheme != q.scheme)
+        throw error(lin(i).name, std::string("its input is quantized differently from its ") + what +
+                                     " siblings' (they share one input): cannot simulate");
+    return q;
+  };
+  w.qkv_in = shared_input({t.q, t.k, t.v}, "q/k/v");
+  w.o_in = lw.input_quantizer(lin(t.o));
+  w.w13_in.resize(static_cast<std::size_t>(E));
+  w.w2_in.resize(static_cast<std::size_t>(E));
+  for (std::int64_t e = 0; e < E; ++e) {
+    const auto& x = t.experts[static_cast<std::size_t>(e)];
+    w.w13_in[static_cast<std::size_t>(e)] = shared_input({x[0], x[1]}, "w1/w3");
+    w.w2_in[static_cast<std::size_t>(e)] = lw.input_quantizer(lin(x[2]));
   }
   pool.parallel_for(4 + 3 * E, [&](std::int64_t j) {
     if (j == 0) lw.load(lin(t.q), w.qkv.data());

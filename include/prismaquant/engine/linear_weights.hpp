@@ -10,6 +10,7 @@
 // thread-safe.
 #include <prismaquant/engine/checkpoint_tensor.hpp>
 #include <prismaquant/model/profile.hpp>
+#include <prismaquant/nn/input_quantizer.hpp>
 
 #include <map>
 #include <mutex>
@@ -23,6 +24,9 @@ class linear_weights {
   virtual ~linear_weights() = default;
   // out: [l.out_features × l.in_features] row-major float32.
   virtual void load(const model::linear_info& l, float* out) const = 0;
+  // The quantization a served model applies to this Linear's input (none by default: only a
+  // checkpoint whose schemes quantize activations has one, engine/compressed_weights.hpp).
+  virtual nn::input_quantizer input_quantizer(const model::linear_info&) const { return {}; }
 };
 
 class source_weights final : public linear_weights {

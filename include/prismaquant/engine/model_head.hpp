@@ -50,6 +50,17 @@ class model_head {
     }
   }
 
+  // The logits of the first `seqs` rows: out [seqs·seq_len × vocab].
+  void logits_of(const float* x, std::int64_t seqs, float* out, head_scratch& sc) const {
+    const std::int64_t n = seqs * S_;
+    normed(x, n, sc);
+    for (std::int64_t t0 = 0; t0 < n; t0 += chunk_) {
+      const std::int64_t m = std::min(chunk_, n - t0);
+      logits(sc, t0, m);
+      std::memcpy(out + t0 * a_.vocab, sc.logits.data(), static_cast<std::size_t>(m * a_.vocab) * 4);
+    }
+  }
+
   // dx [tokens × hidden] = d(Σ_t w_t·CE_t)/dx, w indexed like loss()'s ce. Rows' last positions
   // get only what flows back through nothing: zero.
   void loss_grad(const float* x, const std::uint32_t* ids, std::int64_t seqs, const std::vector<double>& w,

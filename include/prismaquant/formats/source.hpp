@@ -10,8 +10,11 @@
 namespace prismaquant::formats {
 
 // bf16 / fp16 / f32 weights, or FP8 E4M3 with 128x128 float32 block multipliers
-// (`weight_scale_inv`, MiniMax-M2 / DeepSeek-V3 releases).
-enum class source_format : std::uint8_t { bf16, fp16, f32, fp8_block128 };
+// (`weight_scale_inv`, MiniMax-M2 / DeepSeek-V3 releases), or a weight a compressed-tensors
+// checkpoint stores compressed (`weight_packed`, or `weight` with `weight_scale`: its scheme is
+// in config.json). Only evaluation reads the last (engine/compressed_weights.hpp); no format
+// accepts it, since re-quantizing a quantized export is not the method.
+enum class source_format : std::uint8_t { bf16, fp16, f32, fp8_block128, compressed };
 
 constexpr std::string_view source_format_name(source_format s) noexcept {
   switch (s) {
@@ -19,6 +22,7 @@ constexpr std::string_view source_format_name(source_format s) noexcept {
     case source_format::fp16: return "F16";
     case source_format::f32: return "F32";
     case source_format::fp8_block128: return "FP8_BLOCK128";
+    case source_format::compressed: return "COMPRESSED_TENSORS";
   }
   return "?";
 }
@@ -26,7 +30,7 @@ constexpr std::string_view source_format_name(source_format s) noexcept {
 struct source_set {
   std::uint8_t bits = 0;
   PQ_HD static constexpr source_set none() noexcept { return {}; }
-  PQ_HD static constexpr source_set all() noexcept { return {0x0F}; }
+  PQ_HD static constexpr source_set all() noexcept { return {0x0F}; }  // every plain source
   template <class... S>
   PQ_HD static constexpr source_set of(S... s) noexcept {
     return {static_cast<std::uint8_t>((0u | ... | (1u << static_cast<unsigned>(s))))};

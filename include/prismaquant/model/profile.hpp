@@ -117,9 +117,9 @@ inline source_format source_of(const tensor_info& weight, const std::vector<tens
     case dtype::F32: return source_format::f32;
     case dtype::F8_E4M3: {
       const std::string base = weight.name.substr(0, weight.name.size() - std::string_view(".weight").size());
-      if (!find_tensor(tensors, base + ".weight_scale_inv"))
-        throw error(weight.name, "F8_E4M3 weight without a weight_scale_inv tensor (only 128x128 block FP8 is supported)");
-      return source_format::fp8_block128;
+      if (find_tensor(tensors, base + ".weight_scale_inv")) return source_format::fp8_block128;
+      if (find_tensor(tensors, base + ".weight_scale")) return source_format::compressed;  // CT float-quantized
+      throw error(weight.name, "F8_E4M3 weight without a weight_scale_inv tensor (only 128x128 block FP8 is supported)");
     }
     default:
       throw error(weight.name, "Linear weight has dtype " + std::string(dtype_name(weight.type)) +
@@ -127,17 +127,28 @@ inline source_format source_of(const tensor_info& weight, const std::vector<tens
   }
 }
 
-// Look up a 2-D `<module>.weight`, check its shape, and fill a linear_info.
+// Look up a 2-D `<module>.weight` (or a compressed-tensors `weight_packed`), check its shape,
+// and fill a linear_info.
 inline linear_info require_linear(const std::vector<tensor_info>& tensors, const std::string& module,
                                   std::int64_t out, std::int64_t in, linear_kind kind, int layer, int expert,
                                   std::string vllm_name) {
   const std::string wname = module + ".weight";
   const tensor_info* t = find_tensor(tensors, wname);
-  if (!t) throw error(wname, "missing from the checkpoint (the config promises it)");
-  if (t->shape.size() != 2 || t->shape[0] != out || t->shape[1] != in)
+  linear_info l;
+  if (!t) {
+    // compressed-tensors packs 4-bit codes as `weight_packed` [out, …]: the rest of the shape
+    // is the scheme's, checked when the weight is decoded.
+    const tensor_info* packed = find_tensor(tensors, module + ".weight_packed");
+    if (!packed) throw error(wname, "missing from the checkpoint (the config promises it)");
+    if (packed->shape.size() != 2 || packed->shape[0] != out)
+      throw error(module + ".weight_packed", "shape does not match the config: expected " + std::to_string(out) + " rows");
+    l.source = source_format::compressed;
+  } else if (t->shape.size() != 2 || t->shape[0] != out || t->shape[1] != in) {
     throw error(wname, "shape does not match the config: expected [" + std::to_string(out) + ", " +
                            std::to_string(in) + "]");
-  linear_info l;
+  } else {
+    l.source = source_of(*t, tensors);
+  }
   l.name = module;
   l.vllm_name = std::move(vllm_name);
   l.kind = kind;
@@ -145,7 +156,6 @@ inline linear_info require_linear(const std::vector<tensor_info>& tensors, const
   l.expert = expert;
   l.out_features = out;
   l.in_features = in;
-  l.source = source_of(*t, tensors);
   if (l.source == source_format::fp8_block128) {
     const tensor_info* s = find_tensor(tensors, module + ".weight_scale_inv");
     const std::int64_t so = (out + 127) / 128, si = (in + 127) / 128;

@@ -6,6 +6,7 @@
 // its tokens, inputs x, z = [w1 x | w3 x], w2's input a = silu(z1)⊙z3, output f, and after the
 // backward the deltas df = g·dy (at w2's output) and dz = [dz1 | dz3] (at w1/w3's outputs).
 // w1 and w3 are one fused weight [2I × H] (rows 0..I−1 = w1): one product for both.
+#include <prismaquant/nn/input_quantizer.hpp>
 #include <prismaquant/nn/linear.hpp>
 #include <prismaquant/nn/router.hpp>
 #include <prismaquant/nn/tensor.hpp>
@@ -20,6 +21,8 @@ namespace prismaquant::nn {
 struct expert_weights {
   const float* w13 = nullptr;  // [2I × H]
   const float* w2 = nullptr;   // [H × I]
+  const input_quantizer* in13 = nullptr;  // simulated input quantization of w1/w3, and of w2
+  const input_quantizer* in2 = nullptr;
 };
 
 struct expert_share {              // one expert's tokens of a batch
@@ -46,7 +49,8 @@ inline void swiglu_forward(const gemm_backend& g, const expert_weights& w, std::
   reshape(z, m, 2 * I);
   reshape(a, m, I);
   if (sig) reshape(*sig, m, I);
-  linear_forward(g, {w.w13, 2 * I, H, H}, x, H, m, z.data(), 2 * I);
+  std::vector<float> xq, aq;
+  linear_forward(g, {w.w13, 2 * I, H, H}, quantized_input(w.in13, x, m, H, xq), H, m, z.data(), 2 * I);
   for (std::int64_t r = 0; r < m; ++r) {
     const float* zr = z.data() + r * 2 * I;
     float* ar = a.data() + r * I;
@@ -57,7 +61,7 @@ inline void swiglu_forward(const gemm_backend& g, const expert_weights& w, std::
       ar[j] = (zr[j] * sg) * zr[I + j];  // torch: silu(z1) * z3, silu = z * sigmoid(z)
     }
   }
-  linear_forward(g, {w.w2, H, I, I}, a.data(), I, m, f, ldf);
+  linear_forward(g, {w.w2, H, I, I}, quantized_input(w.in2, a.data(), m, I, aq), I, m, f, ldf);
 }
 }  // namespace detail
 

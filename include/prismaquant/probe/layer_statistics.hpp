@@ -44,6 +44,7 @@ inline dtype source_dtype(model::source_format f) {
     case model::source_format::fp16: return dtype::F16;
     case model::source_format::f32: return dtype::F32;
     case model::source_format::fp8_block128: return dtype::F8_E4M3;
+    case model::source_format::compressed: break;  // refused before: open_source_weight
   }
   return dtype::F32;
 }
