@@ -81,6 +81,16 @@ TEST_CASE("pipeline: probe to eval on the shipped model, then reruns that reuse 
   const json after = read_json(out / "eval_allocation.json");
   CHECK(after["tokens"] == before["tokens"]);
   CHECK(std::isfinite(after["loss"].get<double>()));
+  // Reloaded from disk, the checkpoint has that loss: `eval` reads the export as stored (its
+  // weights alone; with activations as served it differs by what their quantization costs).
+  const auto reloaded = run_cli("eval --quiet --json --act-quant off --model " + (out / "checkpoint").string() +
+                                " --tokens " + (model / "eval_tokens.bin").string() + " --domains code,prose,math");
+  INFO(reloaded.out);
+  REQUIRE(reloaded.code == 0);
+  const json again_loss = json::parse(reloaded.out.substr(reloaded.out.find('{')));
+  CHECK(again_loss["loss"].get<double>() == Approx(after["loss"].get<double>()).epsilon(1e-9));
+  for (const char* d : {"code", "prose", "math"})
+    CHECK(again_loss["domains"][d].get<double>() == Approx(after["domains"][d].get<double>()).epsilon(1e-9));
 
   // Unchanged: every stage reused.
   const std::string costs = slurp(out / "costs.json");

@@ -82,8 +82,9 @@ int run_export(export_args a) {
   const px::export_plan plan = px::make_plan(m.description, lc, pm, target, a.weight_only, a.layer_config,
                                              a.manifest.empty() ? std::string("--prune-manifest") : a.manifest);
   if (!a.eval.empty() && plan.any_w4a4())
-    throw pq::error("--eval", "measures the exported weights only; W4A4 NVFP4's activation quantization is not "
-                              "simulated: export with --weight-only to evaluate");
+    throw pq::error("--eval", "measures the exported weights only, without W4A4 NVFP4's activation quantization: "
+                              "export with --weight-only, or run `prismaquant eval --model OUT` on the export "
+                              "(activations as served)");
   px::export_options o;
   o.rounding = r;
   o.max_shard_bytes = a.max_shard;
