@@ -2,8 +2,9 @@
 # Held-out loss of the shipped model exported with each rounding policy — RTN, GPTQ, GPTQ with
 # the scale sweep — at two allocations: every Linear NVFP4A16, and a mixed allocation (the
 # knee-free `allocate --target-bits 4.75` over NVFP4, MXFP4, MXFP8_E4M3, FP8_SOURCE, BF16 with
-# the probe's statistics). Each loss is `export --eval`: exactly the weights written, the
-# calibration (`--calib`) on the shipped calibration tokens. Prints a Markdown table
+# the probe's statistics). Each loss is `export --eval`: the checkpoint written, read back as
+# stored, with the inputs of its dynamic FP8 / MX schemes quantized as served (activations on)
+# or not (off); the calibration (`--calib`) on the shipped calibration tokens. Prints a Markdown table
 # (docs/export.md, "Does GPTQ help here?").
 # Usage: benchmarks/export_rounding.sh [BUILD_DIR] [WORK_DIR]   (default: build, /tmp/pq_export_rounding)
 set -euo pipefail
@@ -46,8 +47,15 @@ for alloc in nvfp4 mixed; do
   lc="$work/nvfp4.json"
   [ $alloc = mixed ] && lc="$work/mixed/layer_config.json"
   for r in rtn gptq gptq+sweep; do
-    "$pq" export --quiet --weight-only --model $m --layer-config "$lc" --out "$work/ckpt" --rounding $r \
-      --calib $m/calib_tokens.bin --eval $m/eval_tokens.bin --domains $dom --eval-out "$work/$alloc-$r.json" >/dev/null
-    row "$alloc, $r" "$work/$alloc-$r.json"
+    for act in on off; do  # NVFP4A16 quantizes no activations: its two rows would be equal
+      [ $alloc = nvfp4 ] && [ $act = off ] && continue
+      rm -rf "$work/ckpt"
+      "$pq" export --quiet --weight-only --model $m --layer-config "$lc" --out "$work/ckpt" --rounding $r \
+        --calib $m/calib_tokens.bin --eval $m/eval_tokens.bin --domains $dom --act-quant $act \
+        --eval-out "$work/$alloc-$r-$act.json" >/dev/null
+      name="$alloc, $r"
+      [ $alloc = mixed ] && name="$name, activations $act"
+      row "$name" "$work/$alloc-$r-$act.json"
+    done
   done
 done

@@ -81,9 +81,9 @@ TEST_CASE("pipeline: probe to eval on the shipped model, then reruns that reuse 
   const json after = read_json(out / "eval_allocation.json");
   CHECK(after["tokens"] == before["tokens"]);
   CHECK(std::isfinite(after["loss"].get<double>()));
-  // Reloaded from disk, the checkpoint has that loss: `eval` reads the export as stored (its
-  // weights alone; with activations as served it differs by what their quantization costs).
-  const auto reloaded = run_cli("eval --quiet --json --act-quant off --model " + (out / "checkpoint").string() +
+  // Reloaded from disk by `eval` (the export as stored, activations as served), the checkpoint
+  // has the loss the pipeline reports.
+  const auto reloaded = run_cli("eval --quiet --json --model " + (out / "checkpoint").string() +
                                 " --tokens " + (model / "eval_tokens.bin").string() + " --domains code,prose,math");
   INFO(reloaded.out);
   REQUIRE(reloaded.code == 0);

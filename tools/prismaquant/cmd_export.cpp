@@ -2,7 +2,7 @@
 //    [--rounding rtn|gptq|gptq+sweep] [--calib TOKENS.bin] [--seq-len 256] [--batch 4]
 //    [--threads N] [--max-memory GB] [--tmp-dir DIR] [--weight-only]
 //    [--loader vllm|transformers] [--max-shard-bytes N] [--eval TOKENS [--domains a,b,c]
-//    [--eval-out FILE]]`
+//    [--eval-out FILE] [--act-quant on|off]]`
 //
 // Writes a compressed-tensors mixed-precision checkpoint that vLLM and transformers load
 // (docs/export.md): every Linear in its layer_config format, dropped experts removed and the
@@ -17,13 +17,15 @@
 // and the GPTQ-vs-RTN output errors in export_report.json) and its input amax (NVFP4 W4A4's
 // input_global_scale). GPTQ needs --calib.
 //
-// --eval measures the held-out loss of exactly the weights written (each Linear's dequantized
-// export, the pruned experts unrouted): the loss a client that decompresses the checkpoint sees,
-// for any rounding. It keeps every dequantized Linear in memory (float32) until the eval: for
-// checkpoints whose float32 weights fit in memory.
+// --eval measures the held-out loss of the checkpoint written, read back from disk as
+// `prismaquant eval --model OUT` reads it (engine/compressed_weights.hpp): exactly the weights
+// stored, for any rounding, and — unless --act-quant off — the inputs of Linears whose scheme
+// quantizes activations quantized as served (W4A4 NVFP4 with its input_global_scale, the
+// dynamic FP8 / MX schemes): the loss a served model has.
 #include "command.hpp"
 #include <prismaquant/cli/engine_options.hpp>
 
+#include <prismaquant/engine/compressed_weights.hpp>
 #include <prismaquant/engine/eval.hpp>
 #include <prismaquant/export/sequential_calibration.hpp>
 #include <prismaquant/export/writer.hpp>
@@ -39,27 +41,9 @@ namespace px = prismaquant::exporter;
 
 namespace {
 
-// What the exporter hands back, kept for --eval (and passed on to the calibration, if any).
-class capture_weights final : public px::calibration_source {
- public:
-  capture_weights(const pq::model::model_description& d, pq::engine::override_weights& into, px::calibration_source* inner)
-      : d_(d), into_(into), inner_(inner) {}
-  std::map<int, px::linear_calibration> measure_layer(int layer) override {
-    return inner_ ? inner_->measure_layer(layer) : std::map<int, px::linear_calibration>{};
-  }
-  void set_weight(int linear, const std::vector<float>& w) override {
-    into_.set(d_.linears.at(static_cast<std::size_t>(linear)).name, w);
-    if (inner_) inner_->set_weight(linear, w);
-  }
-
- private:
-  const pq::model::model_description& d_;
-  pq::engine::override_weights& into_;
-  px::calibration_source* inner_;
-};
-
 struct export_args : pq::cli::engine_args {
-  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", eval, domains, eval_out;
+  std::string model, layer_config, manifest, out, rounding = "rtn", calib, loader = "vllm", eval, domains, eval_out,
+      act_quant = "on";
   bool weight_only = false, quiet = false;
   std::uint64_t max_shard = 5'000'000'000ull;
 };
@@ -81,10 +65,6 @@ int run_export(export_args a) {
       a.manifest.empty() ? pq::allocate::prune_manifest{} : pq::allocate::read_prune_manifest(a.manifest);
   const px::export_plan plan = px::make_plan(m.description, lc, pm, target, a.weight_only, a.layer_config,
                                              a.manifest.empty() ? std::string("--prune-manifest") : a.manifest);
-  if (!a.eval.empty() && plan.any_w4a4())
-    throw pq::error("--eval", "measures the exported weights only, without W4A4 NVFP4's activation quantization: "
-                              "export with --weight-only, or run `prismaquant eval --model OUT` on the export "
-                              "(activations as served)");
   px::export_options o;
   o.rounding = r;
   o.max_shard_bytes = a.max_shard;
@@ -109,12 +89,7 @@ int run_export(export_args a) {
     const auto domains = pq::engine::parse_domains(a.domains);
     (void)pq::engine::plan_batches(tf, domains.empty() ? std::vector<std::string>{"default"} : domains, a.batch);
   }
-  const pq::engine::source_weights source(*m.weights);
-  pq::engine::override_weights exported(source);
-  std::unique_ptr<capture_weights> capture;
-  if (!a.eval.empty()) capture = std::make_unique<capture_weights>(m.description, exported, cal.get());
-  px::calibration_source* hand_back = capture ? static_cast<px::calibration_source*>(capture.get()) : cal.get();
-  const auto rep = px::write_export(m, plan, o, hand_back, a.out);
+  const auto rep = px::write_export(m, plan, o, cal.get(), a.out);
   std::printf("wrote %s: %zu Linears (%s%s), %d experts per MoE layer\n", a.out.c_str(), rep.size(),
               px::rounding_name(r), cal ? ", calibrated" : "", plan.kept_experts);
   if (!a.eval.empty()) {
@@ -126,11 +101,12 @@ int run_export(export_args a) {
     eo.max_memory = a.max_memory_bytes();
     eo.tmp_dir = a.tmp_dir;
     eo.token_bytes = a.token_bytes();
-    std::vector<std::vector<std::uint8_t>> active;
-    if (!a.manifest.empty()) active = pq::engine::read_prune_manifest(a.manifest, pq::engine::assemble(m));
-    const auto e = pq::engine::evaluate(m, a.eval, eo, exported, active, gemm);
+    const auto written = pq::model::open_model(a.out);  // pruned experts are gone from it
+    const auto stored = pq::engine::stored_weights(written, a.act_quant == "on");
+    const auto e = pq::engine::evaluate(written, a.eval, eo, *stored, {}, gemm);
     nlohmann::json j = pq::engine::to_json(e, true);
     j["rounding"] = px::rounding_name(r);
+    j["act_quant"] = a.act_quant;
     if (!a.eval_out.empty()) pq::write_file_atomic(a.eval_out, j.dump(1) + "\n");
     std::printf("held-out loss of the exported weights: %.6f nats per predicted position over %lld positions\n", e.loss,
                 static_cast<long long>(e.tokens));
@@ -171,6 +147,10 @@ pq::tool::registration reg{
       sub.add_option("--eval", a->eval, "held-out token file: measure the loss of the exported weights")
           ->check(check::existing_file());
       sub.add_option("--domains", a->domains, "split the --eval rows into equal domains, e.g. code,prose,math");
+      sub.add_option("--act-quant", a->act_quant,
+                     "--eval: on (default) quantizes the inputs of Linears whose scheme quantizes activations, as "
+                     "served; off: the weights alone")
+          ->check(check::one_of({"on", "off"}));
       sub.add_option("--eval-out", a->eval_out, "also write the --eval result as JSON to this file")
           ->check(check::output_file());
       sub.add_flag("--quiet", a->quiet, "no progress on stderr");

@@ -310,8 +310,9 @@ std::string summary(const pipeline_args& a, const fs::path& out, const std::vect
   line("| all | " + std::to_string(before.at("tokens").get<std::int64_t>()) + " | " + fmt("%.5f", b) + " | " +
        fmt("%.5f", q) + " | " + fmt("%+.5f", q - b) + " |");
   line("");
-  line("The allocation's loss is that of exactly the weights the checkpoint stores (`export --eval`: every Linear "
-       "dequantized from its " + a.rounding + " export, the pruned experts unrouted).");
+  line("The allocation's loss is that of the checkpoint as stored (`export --eval`: read back from disk, every Linear "
+       "decoded from its " + a.rounding + " export, the pruned experts gone), with the inputs of Linears whose scheme "
+       "quantizes activations (FP8, MX) quantized as served; the allocation priced the weights alone.");
   return s;
 }
 
