@@ -106,9 +106,15 @@ TEST_CASE("export: the golden layer configs write what files.json records, byte-
     std::size_t n = 0;
     for (const auto& de : fs::directory_iterator(a)) {
       const std::string name = de.path().filename().string();
+      INFO(name);
       CHECK(files.contains(name));
       CHECK(read_bytes(de.path()) == read_bytes(b / name));
-      if (files.contains(name)) CHECK(files[name]["bytes"].get<std::uintmax_t>() == fs::file_size(de.path()));
+      // A calibrated export's report holds float sums over calibration activations (output
+      // errors) whose last digits follow the compiler's instruction choices (the sanitizer
+      // build's differ): its size is not compared; the checkpoint's files are.
+      const bool calibrated_report = std::string(c) == "attn_w_a" && name == "export_report.json";
+      if (files.contains(name) && !calibrated_report)
+        CHECK(files[name]["bytes"].get<std::uintmax_t>() == fs::file_size(de.path()));
       ++n;
     }
     CHECK(n == files.size());
