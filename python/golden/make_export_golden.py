@@ -78,21 +78,8 @@ def prune(dropped):
     return m
 
 
-def cases():
-    c = {}
-    lc = {}
-    for l in range(LAYERS):
-        for p in "qkvo":
-            lc[attn(l) + p + "_proj"] = entry("NVFP4")
-        for e in range(EXPERTS):
-            for w in ("w1", "w2", "w3"):
-                lc[expert(l, e, w)] = entry("NVFP4")
-    c["nvfp4"] = (lc, None, ["--weight-only"])
-
-    qkv = ["FP8_SOURCE", "NVFP4A16", "FP8_E4M3", "MXFP4"]
-    o = ["BF16", "MXFP4", "MXFP8_E4M3", "NVFP4"]
-    ex = ["MXFP8_E4M3", "FP8_E4M3", "BF16", "NVFP4"]
-    dropped = [3, 9, 17, 20, 21, 25, 28, 31]
+def per_layer(qkv, o, ex, dropped=()):
+    """Layer l's q/k/v in qkv[l], o_proj in o[l], every kept expert in ex[l]."""
     lc = {}
     for l in range(LAYERS):
         for p in "qkv":
@@ -103,6 +90,17 @@ def cases():
                 continue
             for w in ("w1", "w2", "w3"):
                 lc[expert(l, e, w)] = entry(ex[l])
+    return lc
+
+
+def cases():
+    c = {}
+    every = ["NVFP4"] * LAYERS
+    c["nvfp4"] = (per_layer(every, every, every), None, ["--weight-only"])
+
+    dropped = [3, 9, 17, 20, 21, 25, 28, 31]
+    lc = per_layer(qkv=["FP8_SOURCE", "NVFP4A16", "FP8_E4M3", "MXFP4"], o=["BF16", "MXFP4", "MXFP8_E4M3", "NVFP4"],
+                   ex=["MXFP8_E4M3", "FP8_E4M3", "BF16", "NVFP4"], dropped=dropped)
     c["mixed_pruned"] = (lc, prune(dropped), ["--weight-only"])
 
     dropped = [0, 7, 8, 30]
@@ -122,16 +120,8 @@ def cases():
     # attention in every scheme that quantizes activations (NVFP4 W4A4 with calibrated
     # input_global_scale, FP8_BLOCK, MXFP4, MXFP8, FP8_DYNAMIC), experts BF16: the client
     # fake-quantizes exactly the attention inputs, which `eval --act-quant on` must reproduce
-    qkv = ["NVFP4", "FP8_SOURCE", "MXFP4", "MXFP8_E4M3"]
-    o = ["FP8_E4M3", "MXFP4", "MXFP8_E4M3", "NVFP4"]
-    lc = {}
-    for l in range(LAYERS):
-        for p in "qkv":
-            lc[attn(l) + p + "_proj"] = entry(qkv[l])
-        lc[attn(l) + "o_proj"] = entry(o[l])
-        for e in range(EXPERTS):
-            for w in ("w1", "w2", "w3"):
-                lc[expert(l, e, w)] = entry("BF16")
+    lc = per_layer(qkv=["NVFP4", "FP8_SOURCE", "MXFP4", "MXFP8_E4M3"], o=["FP8_E4M3", "MXFP4", "MXFP8_E4M3", "NVFP4"],
+                   ex=["BF16"] * LAYERS)
     c["attn_w_a"] = (lc, None, ["--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "rtn"])
     return c
 

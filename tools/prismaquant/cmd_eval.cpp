@@ -99,10 +99,7 @@ const pq::tool::registration reg{
       pq::cli::add_engine_options(sub, *a);
       sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
       sub.add_option("--out", a->out, "also write the result as JSON to this file")->check(check::output_file());
-      sub.add_option("--act-quant", a->act_quant,
-                     "on (default): a compressed-tensors checkpoint's Linears whose scheme quantizes activations get "
-                     "their inputs quantized as served; off: weights only")
-          ->check(check::one_of({"on", "off"}));
+      pq::cli::add_act_quant_option(sub, a->act_quant);
       sub.add_option("--logits-out", a->logits_out, "also write the float32 logits of the first rows (safetensors `logits` [rows, seq_len, vocab])")
           ->check(check::output_file());
       sub.add_option("--logits-rows", a->logits_rows, "rows whose logits --logits-out writes (default 1)")

@@ -147,10 +147,7 @@ pq::tool::registration reg{
       sub.add_option("--eval", a->eval, "held-out token file: measure the loss of the exported weights")
           ->check(check::existing_file());
       sub.add_option("--domains", a->domains, "split the --eval rows into equal domains, e.g. code,prose,math");
-      sub.add_option("--act-quant", a->act_quant,
-                     "--eval: on (default) quantizes the inputs of Linears whose scheme quantizes activations, as "
-                     "served; off: the weights alone")
-          ->check(check::one_of({"on", "off"}));
+      pq::cli::add_act_quant_option(sub, a->act_quant, "--eval: ");
       sub.add_option("--eval-out", a->eval_out, "also write the --eval result as JSON to this file")
           ->check(check::output_file());
       sub.add_flag("--quiet", a->quiet, "no progress on stderr");

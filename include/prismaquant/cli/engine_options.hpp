@@ -57,4 +57,14 @@ inline void add_engine_options(CLI::App& sub, engine_args& a, unsigned which = e
     sub.add_option("--tmp-dir", a.tmp_dir, "where spilled activations go (default: the system's temp folder)");
 }
 
+// --act-quant on|off, for the commands that evaluate a compressed-tensors checkpoint as stored
+// (eval, export --eval): whether the inputs of Linears whose scheme quantizes activations are
+// quantized as the server does. `prefix` names the option it belongs to, e.g. "--eval: ".
+inline void add_act_quant_option(CLI::App& sub, std::string& act_quant, const std::string& prefix = "") {
+  sub.add_option("--act-quant", act_quant,
+                 prefix + "on (default): the inputs of Linears whose scheme quantizes activations are quantized as "
+                          "served; off: the weights alone")
+      ->check(check::one_of({"on", "off"}));
+}
+
 }  // namespace prismaquant::cli
