@@ -6,6 +6,8 @@
 // Bad input is in test_cli_bad_input.cpp.
 #include "cli_run.hpp"
 
+#include <prismaquant/io/checkpoint.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -66,6 +68,20 @@ TEST_CASE("pipeline: probe to eval on the shipped model, then reruns that reuse 
   char bits[32];
   std::snprintf(bits, sizeof bits, "%.4f bits per parameter", alloc["chosen"]["achieved_bits"].get<double>());
   CHECK_THAT(summary, Catch::Contains(bits));
+  // The allocation priced each format as the weight-only export stores it (NVFP4A16, MX with
+  // compressed-tensors' scale rule): its bytes are the checkpoint's Linear tensors, exactly.
+  const json report = read_json(out / "checkpoint" / "export_report.json");
+  const prismaquant::checkpoint ck(out / "checkpoint");
+  std::int64_t linear_bytes = 0;
+  for (const auto& name : ck.names())
+    if (report["linears"].contains(name.substr(0, name.rfind('.'))))
+      linear_bytes += static_cast<std::int64_t>(ck.tensor(name).bytes.size());
+  CHECK(linear_bytes == alloc["chosen"]["total_bytes"].get<std::int64_t>());
+  for (const auto& [fmt, n] : alloc["chosen"]["layers_by_format"].items()) {
+    INFO(fmt);
+    CHECK((fmt == "NVFP4A16" || fmt == "MXFP4_CT" || fmt == "MXFP8_E4M3_CT" || fmt == "FP8_E4M3" || fmt == "FP8_SOURCE" ||
+           fmt == "BF16"));
+  }
   // The checkpoint keeps the chosen number of experts.
   const int dropped = alloc["chosen"]["n_experts_dropped"].get<int>();
   CHECK(read_json(out / "checkpoint" / "config.json")["num_local_experts"].get<int>() == 32 - dropped / 4);

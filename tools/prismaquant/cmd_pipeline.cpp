@@ -21,6 +21,7 @@
 #include <prismaquant/io/json.hpp>
 #include <prismaquant/stats/statistic.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -324,10 +325,17 @@ int run_pipeline(const pq::cli::toolset& tools, pipeline_args a, bool have_bits,
   if (have_bits + have_bytes + !a.sweep.empty() > 1)
     throw pq::error("--target-bits", "give at most one of --target-bits, --target-bytes, --sweep");
   if (!have_bits && !have_bytes && a.sweep.empty()) a.sweep = default_sweep;
+  // Cost and allocate price each format as the weight-only export stores it (NVFP4 → NVFP4A16,
+  // MX with compressed-tensors' scale rule), so the allocation's bytes and errors are the
+  // checkpoint's; the checkpoint must be able to store every format.
+  std::vector<std::string> stored;
   for (const auto& f : a.formats) {
     tools.format(f, "--formats");
-    pq::exporter::scheme_for(f, true, "--formats");  // the checkpoint must be able to store it
+    const std::string s = pq::exporter::stored_format(f, true, "--formats");
+    tools.format(s, "--formats");
+    if (std::find(stored.begin(), stored.end(), s) == stored.end()) stored.push_back(s);
   }
+  a.formats = std::move(stored);
   const auto& proxy = tools.proxy(a.proxy);
   tools.saliency(a.saliency);
   const fs::path out = a.out;

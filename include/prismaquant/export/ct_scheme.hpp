@@ -8,8 +8,8 @@
 //   layer_config fmt   encoder          CT format              group
 //   NVFP4              NVFP4            nvfp4-pack-quantized   NVFP4 (W4A4); NVFP4A16 with --weight-only
 //   NVFP4A16           NVFP4A16         nvfp4-pack-quantized   NVFP4A16
-//   MXFP4              MXFP4_CT         mxfp4-pack-quantized   MXFP4
-//   MXFP8_E4M3         MXFP8_E4M3_CT    mxfp8-quantized        MXFP8
+//   MXFP4, MXFP4_CT    MXFP4_CT         mxfp4-pack-quantized   MXFP4
+//   MXFP8_E4M3(_CT)    MXFP8_E4M3_CT    mxfp8-quantized        MXFP8
 //   FP8_E4M3           FP8_E4M3         float-quantized        FP8_DYNAMIC (per-token dynamic inputs)
 //   FP8_SOURCE         FP8_SOURCE       float-quantized        FP8_BLOCK (group-128 dynamic inputs)
 //   BF16               BF16             (none: listed in `ignore`)
@@ -18,8 +18,9 @@
 // their inputs would also break vLLM: FP8 per-channel experts without input activations fall
 // into its WNA16 MoE path, which refuses float-quantized weights — seen with vLLM 0.33.)
 // MX formats are encoded with CT's scale rule (papers/ct-recipe.md §2), whatever rule the
-// allocation's cost pass used. Other formats have no scheme vLLM serves: exporting them is an
-// error naming the module.
+// allocation's cost pass used; an allocation that priced MXFP4_CT / MXFP8_E4M3_CT (as the
+// pipeline does, see `stored_format`) is written exactly as priced. Other formats have no
+// scheme vLLM serves: exporting them is an error naming the module.
 #include <prismaquant/core/error.hpp>
 
 #include <nlohmann/json.hpp>
@@ -66,8 +67,8 @@ inline ct_scheme scheme_for(const std::string& fmt, bool weight_only, const std:
     s.format = "nvfp4-pack-quantized";
     s.weights = qargs(4, "tensor_group", 16, "torch.float8_e4m3fn", false);
     if (!a16) s.input_activations = qargs(4, "tensor_group", 16, "torch.float8_e4m3fn", "local", "static_minmax");
-  } else if (fmt == "MXFP4" || fmt == "MXFP8_E4M3") {
-    const int bits = fmt == "MXFP4" ? 4 : 8;
+  } else if (fmt == "MXFP4" || fmt == "MXFP8_E4M3" || fmt == "MXFP4_CT" || fmt == "MXFP8_E4M3_CT") {
+    const int bits = fmt.starts_with("MXFP4") ? 4 : 8;
     s.group = bits == 4 ? "MXFP4" : "MXFP8";
     s.encoder = bits == 4 ? "MXFP4_CT" : "MXFP8_E4M3_CT";
     s.format = bits == 4 ? "mxfp4-pack-quantized" : "mxfp8-quantized";
@@ -91,9 +92,17 @@ inline ct_scheme scheme_for(const std::string& fmt, bool weight_only, const std:
   } else {
     throw error(where, "format " + fmt +
                            " has no compressed-tensors scheme vLLM serves (exportable: NVFP4, NVFP4A16, MXFP4, "
-                           "MXFP8_E4M3, FP8_E4M3, FP8_SOURCE, BF16)");
+                           "MXFP4_CT, MXFP8_E4M3, MXFP8_E4M3_CT, FP8_E4M3, FP8_SOURCE, BF16)");
   }
   return s;
+}
+
+// The registry format whose round trip and bytes are exactly what the export writes for `fmt`:
+// NVFP4 weight-only is stored as NVFP4A16 (no input_global_scale: 4 bytes less per Linear), MX
+// formats with compressed-tensors' scale rule. Pricing this format makes the allocation's
+// bytes and errors those of the checkpoint.
+inline std::string stored_format(const std::string& fmt, bool weight_only, const std::string& where) {
+  return scheme_for(fmt, weight_only, where).encoder;
 }
 
 }  // namespace prismaquant::exporter
