@@ -9,10 +9,11 @@
 //
 // Verify before trusting: the byte counts from the formats registry are checked against the
 // closed forms (NVFP4: out·(in/2 + in/16) + 4 + 4; MXFP8: out·(in + in/32);
-// FP8_SOURCE: n + 4·ceil(out/128)·ceil(in/128); BF16: 2n) and every solve is checked to be
-// within budget with a certified gap.
-#include <prismaquant/model/describe.hpp>
-#include <prismaquant/recipe.hpp>
+// FP8_SOURCE: n + 4·ceil(out/128)·ceil(in/128); BF16: 2n), every solve is checked to be
+// within budget with a certified gap, its bytes recomputed from its layer formats with the
+// closed forms, and its MoE layers to keep one number of experts. examples/08 runs the same
+// sweep with statistics drawn from the shipped model's probe.
+#include "minimax_m27.hpp"
 
 #include <chrono>
 #include <ctime>
@@ -22,19 +23,9 @@
 
 namespace pq = prismaquant;
 namespace pa = prismaquant::allocate;
+using namespace example::minimax;
 
 namespace {
-
-constexpr int kLayers = 62, kExperts = 256, kTopK = 8, kHidden = 3072, kInter = 1536;
-const std::vector<std::string> kFormats = {"NVFP4", "MXFP8_E4M3", "FP8_SOURCE", "BF16"};
-
-std::int64_t closed_form_bytes(const std::string& f, std::int64_t out, std::int64_t in) {
-  const std::int64_t n = out * in;
-  if (f == "NVFP4") return out * (in / 2 + in / 16) + 4 + 4;  // packed, fp8 block scales, global + input scale
-  if (f == "MXFP8_E4M3") return out * (in + in / 32);
-  if (f == "FP8_SOURCE") return n + 4 * ((out + 127) / 128) * ((in + 127) / 128);
-  return 2 * n;  // BF16
-}
 
 // Relative weight MSE (to the weight's variance) of each format, measured on real FP8-source
 // weights; jittered per Linear. FP8 pass-through and BF16 are exact on an FP8 source.
@@ -42,34 +33,6 @@ double rel_mse(const std::string& f) {
   if (f == "NVFP4") return 9.0e-3;
   if (f == "MXFP8_E4M3") return 2.0e-4;
   return 0.0;
-}
-
-// What the MiniMax-M2 profile sees of the release: its config and tensor table.
-pq::model::model_description describe() {
-  const nlohmann::json config = {{"model_type", "minimax_m2"},   {"hidden_size", kHidden},   {"num_hidden_layers", kLayers},
-                                 {"num_attention_heads", 48},    {"num_key_value_heads", 8}, {"head_dim", 128},
-                                 {"num_local_experts", kExperts}, {"num_experts_per_tok", kTopK},
-                                 {"intermediate_size", kInter}};
-  std::vector<pq::model::tensor_info> t;
-  auto fp8 = [&](const std::string& m, std::int64_t out, std::int64_t in) {
-    t.push_back({m + ".weight", pq::dtype::F8_E4M3, {out, in}});
-    t.push_back({m + ".weight_scale_inv", pq::dtype::F32, {(out + 127) / 128, (in + 127) / 128}});
-  };
-  for (int L = 0; L < kLayers; ++L) {
-    const std::string p = "model.layers." + std::to_string(L) + ".";
-    fp8(p + "self_attn.q_proj", 6144, kHidden);
-    fp8(p + "self_attn.k_proj", 1024, kHidden);
-    fp8(p + "self_attn.v_proj", 1024, kHidden);
-    fp8(p + "self_attn.o_proj", kHidden, 6144);
-    t.push_back({p + "block_sparse_moe.gate.weight", pq::dtype::BF16, {kExperts, kHidden}});
-    for (int e = 0; e < kExperts; ++e) {
-      const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
-      fp8(x + "w1", kInter, kHidden);
-      fp8(x + "w2", kHidden, kInter);
-      fp8(x + "w3", kInter, kHidden);
-    }
-  }
-  return pq::model::describe_model(config, t);
 }
 
 pq::allocate::inputs synthesize(std::uint64_t seed) {
@@ -80,28 +43,9 @@ pq::allocate::inputs synthesize(std::uint64_t seed) {
   m.model = describe();
   const std::int64_t tokens = 8192;
   auto add = [&](const std::string& name, std::int64_t out, std::int64_t in, double h, double w_var) {
-    pq::stats::linear_stats s;
-    s.name = name;
-    s.out_features = out;
-    s.in_features = in;
-    s.source_dtype = pq::dtype::F8_E4M3;
-    s.source_block_out = s.source_block_in = 128;
-    s.rows_seen = tokens;
-    s.fisher_sum = pq::stats::exact_sum(h * static_cast<double>(tokens));
-    pq::stats::linear_costs lc;
-    lc.name = name;
-    lc.out_features = out;
-    lc.in_features = in;
-    for (auto& f : kFormats) {
-      pq::stats::format_cost c;
-      c.n = out * in;
-      c.bytes = static_cast<std::int64_t>(pq::formats::find(f).storage_bytes(out, in));
-      c.sse = rel_mse(f) * w_var * jitter(rng) * static_cast<double>(c.n);
-      c.max_abs_err = std::sqrt(c.sse);  // only needs max² ≤ sse; not used by fisher_trace
-      lc.formats[f] = c;
-    }
-    m.stats.linears.emplace(name, std::move(s));
-    m.costs.linears.emplace(name, std::move(lc));
+    add_linear(m, name, out, in, tokens, h, [&](const std::string& f) {
+      return rel_mse(f) * w_var * jitter(rng) * static_cast<double>(out * in);
+    });
   };
   for (int L = 0; L < kLayers; ++L) {
     const std::string p = "model.layers." + std::to_string(L) + ".";
@@ -154,12 +98,7 @@ pq::allocate::inputs synthesize(std::uint64_t seed) {
 int main() {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  for (auto& f : kFormats)
-    for (auto [o, i] : {std::pair<std::int64_t, std::int64_t>{6144, 3072}, {1024, 3072}, {3072, 6144}, {1536, 3072}, {3072, 1536}})
-      if (static_cast<std::int64_t>(pq::formats::find(f).storage_bytes(o, i)) != closed_form_bytes(f, o, i)) {
-        std::printf("byte count mismatch: %s [%lld, %lld]\n", f.c_str(), static_cast<long long>(o), static_cast<long long>(i));
-        return 1;
-      }
+  if (!registry_bytes_match()) return 1;
   const pq::allocate::inputs m = synthesize(2026);
   const std::size_t n_lin = m.stats.linears.size();
   if (n_lin != 47'864u || m.model.linears.size() != n_lin) {
@@ -186,26 +125,7 @@ int main() {
 
   std::printf("MiniMax-M2.7-shaped: %zu Linears, %.1f B parameters, %zu knapsack items per ratio, %zu ratios\n", n_lin,
               static_cast<double>(ja.total_params()) / 1e9, b.build(0.0).problem.items.size(), ja.ratios().size());
-  std::printf("\n target | achieved |   size   |   pred.   | NVFP4 | MXFP8 | FP8_SRC | BF16 | experts  |\n");
-  std::printf("  bpp   |   bpp    | on disk  |   Δloss   |       |       |         |      | dropped  |\n");
-  std::printf("--------+----------+----------+-----------+-------+-------+---------+------+----------+\n");
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& r = rows[i];
-    if (!r.feasible) {
-      std::printf("  %5.2f | infeasible (%s)\n", r.target_bits, r.note.c_str());
-      continue;
-    }
-    auto cnt = [&](const char* f) { return r.layers_by_fmt.count(f) ? r.layers_by_fmt.at(f) : 0; };
-    if (r.sol.total_bytes > r.budget_bytes || !(r.sol.gap <= 1e-6)) {
-      std::printf("solver check failed at target %.2f\n", r.target_bits);
-      return 1;
-    }
-    std::printf("  %5.2f |  %6.3f  | %6.1f GB | %9.4f | %5lld | %5lld | %7lld | %4lld | %4d/%-3d | %s\n", r.target_bits,
-                r.sol.achieved_bits, static_cast<double>(r.sol.total_bytes) / 1e9, r.sol.dloss,
-                static_cast<long long>(cnt("NVFP4")), static_cast<long long>(cnt("MXFP8_E4M3")),
-                static_cast<long long>(cnt("FP8_SOURCE")), static_cast<long long>(cnt("BF16")),
-                r.experts_dropped_per_layer, kExperts, static_cast<int>(i) == knee ? "<- knee" : "");
-  }
+  if (!print_pareto(m.model, rows, knee)) return 1;
   // "Fit in 120 GB": a byte target.
   const auto fit = ja.solve_bytes(120'000'000'000);
   std::printf("\nfit in 120 GB: %.3f bpp, %.1f GB, Δloss %.4f, prune ratio %.4g (%d experts dropped per layer), gap %.1e\n",

@@ -47,8 +47,7 @@ using seed_formats = format_list<nvfp4, mxfp8_e4m3, fp8_source, bf16_passthrough
 // (export/ct_scheme.hpp `stored_format`): NVFP4 without an input scale, MX with
 // compressed-tensors' scale rule, FP8 per channel, FP8 source blocks, BF16. `prismaquant
 // pipeline` prices exactly these, so its allocation's bytes and errors are the checkpoint's.
-using stored_formats = format_list<nvfp4a16, mx_format<fp4_e2m1, mx_scale_rule::ct>, mx_format<fp8_e4m3, mx_scale_rule::ct>,
-                                   fp8_e4m3_channel, fp8_source, bf16_passthrough>;
+using stored_formats = format_list<nvfp4a16, mxfp4_ct, mxfp8_e4m3_ct, fp8_e4m3_channel, fp8_source, bf16_passthrough>;
 
 template <mx_scale_rule R>
 using mx_with_rule = format_list<mx_format<fp4_e2m1, R>, mx_format<fp6_e2m3, R>, mx_format<fp6_e3m2, R>,

@@ -203,5 +203,8 @@ using mxfp6_e2m3 = mx_format<fp6_e2m3>;
 using mxfp6_e3m2 = mx_format<fp6_e3m2>;
 using mxfp8_e4m3 = mx_format<fp8_e4m3>;
 using mxfp8_e5m2 = mx_format<fp8_e5m2>;
+// compressed-tensors' scale rule: what an export writes (MXFP4_CT, MXFP8_E4M3_CT)
+using mxfp4_ct = mx_format<fp4_e2m1, mx_scale_rule::ct>;
+using mxfp8_e4m3_ct = mx_format<fp8_e4m3, mx_scale_rule::ct>;
 
 }  // namespace prismaquant::formats
