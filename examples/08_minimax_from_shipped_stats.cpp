@@ -23,14 +23,13 @@
 #include "example_support.hpp"
 #include "minimax_m27.hpp"
 
+#include <prismaquant/allocate/alpha_fit.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 #include <prismaquant/probe/probe.hpp>
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 namespace pq = prismaquant;
 namespace pa = prismaquant::allocate;
@@ -39,22 +38,6 @@ using namespace example::minimax;
 namespace {
 
 constexpr int kShippedLayers = 4, kShippedExperts = 32;
-
-// α fitted for `reap_dropout` on the shipped model's prune sets (validate's alpha_fit.csv).
-double fitted_alpha(const std::filesystem::path& csv) {
-  std::ifstream in(csv);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("reap_dropout,")) {
-      std::stringstream s(line);
-      std::string name, single, sets;
-      std::getline(s, name, ',');
-      std::getline(s, single, ',');
-      std::getline(s, sets, ',');
-      return std::stod(sets);
-    }
-  throw pq::error(csv.string(), "no reap_dropout row");
-}
 
 struct donor {
   double h = 0.0;                   // Fisher trace
@@ -146,7 +129,7 @@ int main() {
     return 1;
   }
 
-  const double alpha_fit = fitted_alpha("papers/validation/alpha_fit.csv");
+  const double alpha_fit = pa::read_alpha_fit("papers/validation/alpha_fit.csv", "reap_dropout");
   const double alpha = alpha_fit / (mass_full / mass_shipped);
   const pq::recipe<> recipe;  // seed formats, fisher_trace, reap_dropout, exact solver
   const pa::options opt{.prune_ratios = {0.0, 0.125, 0.1875, 0.25, 0.3125, 0.375}, .alpha = alpha};

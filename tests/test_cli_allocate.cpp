@@ -170,3 +170,27 @@ TEST_CASE("allocate: the model's description, vLLM's and transformers' rules, en
   REQUIRE(slurp(d / "e2.log").find("--loader: unknown value \"sglang\"") != std::string::npos);
   REQUIRE_FALSE(fs::exists(d / "x"));
 }
+
+TEST_CASE("allocate --alpha-fit: the alpha validate fitted for --saliency, as if given by --alpha") {
+  auto d = dir("alpha_fit");
+  auto m = fixture::make(21, 2, 8, 2);
+  prismaquant::stats::write_stats(d / "stats.json", m.stats);
+  prismaquant::stats::write_costs(d / "costs.json", m.costs);
+  std::ofstream(d / "alpha_fit.csv") << "saliency,alpha_single,alpha_sets,alpha_given\n"
+                                        "reap,0.5,0.25,0.15\n"
+                                        "reap_dropout,0.001,0.0123,0.15\n";
+  const std::string common = "--stats " + (d / "stats.json").string() + " --costs " + (d / "costs.json").string() +
+                             " --sweep 4.5,5,6,8 --prune-ratios 0,0.125,0.25";
+  REQUIRE(run(common + " --alpha-fit " + (d / "alpha_fit.csv").string() + " --out " + (d / "fit").string(), d / "fit.log") == 0);
+  CHECK_THAT(slurp(d / "fit.log"), Catch::Contains("alpha 0.0123 for reap_dropout"));
+  REQUIRE(run(common + " --alpha 0.0123 --out " + (d / "given").string(), d / "given.log") == 0);
+  for (const char* f : {"layer_config.json", "layer_config.json.prune.json", "pareto.csv", "allocation.json"}) {
+    INFO(f);
+    CHECK(slurp(d / "fit" / f) == slurp(d / "given" / f));
+  }
+  CHECK(nlohmann::json::parse(slurp(d / "fit" / "allocation.json"))["alpha"] == 0.0123);
+  // Another score reads its own row.
+  REQUIRE(run(common + " --saliency reap --alpha-fit " + (d / "alpha_fit.csv").string() + " --out " + (d / "reap").string(),
+              d / "reap.log") == 0);
+  CHECK(nlohmann::json::parse(slurp(d / "reap" / "allocation.json"))["alpha"] == 0.25);
+}

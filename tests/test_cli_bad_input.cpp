@@ -261,6 +261,10 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
   const std::string ex = "export --weight-only --model " + m + " --out " + out_dir + " --layer-config ";
 
   const std::string a_io = "allocate --stats " + st + " --costs " + co + " ";
+  const std::string fit_header = "saliency,alpha_single,alpha_sets,alpha_given\n";
+  const std::string fit_bad = sb.file("alpha_fit_bad.csv", "saliency,alpha\nreap_dropout,0.1\n");
+  const std::string fit_nan = sb.file("alpha_fit_nan.csv", fit_header + "reap,1e-4,2e-4,0.15\nreap_dropout,5e-6,nan,0.15\n");
+  const std::string fit_short = sb.file("alpha_fit_short.csv", fit_header + "reap_dropout,5e-6\n");
   // probe / eval / merge: the tiny Qwen3-MoE model (vocab 260), a copy of it with a BF16 NaN in
   // layer 1's post-attention norm, and token files of 4 rows x 16 with one thing wrong each.
   const fs::path qwen_src = fs::path(PQ_SOURCE_DIR) / "models" / "qwen3-moe-tiny";
@@ -375,6 +379,13 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {a_io + "--target-bits 6 --prune-ratios nan --out " + out_dir, {"--prune-ratios", "not a finite number"}},
       {a_io + "--target-bits 6 --alpha nan --out " + out_dir, {"--alpha", "not a finite number"}},
       {a_io + "--target-bits 6 --alpha -1 --out " + out_dir, {"--alpha", "out of range"}},
+      {a_io + "--target-bits 6 --alpha 0.1 --alpha-fit " + fit_nan + " --out " + out_dir, {"together"}},
+      {a_io + "--target-bits 6 --alpha-fit " + fit_bad + " --out " + out_dir, {fit_bad, "not an alpha_fit.csv"}},
+      {a_io + "--target-bits 6 --alpha-fit " + fit_nan + " --out " + out_dir, {"reap_dropout", "not a finite non-negative"}},
+      {a_io + "--target-bits 6 --alpha-fit " + fit_nan + " --saliency frequency --out " + out_dir,
+       {fit_nan, "no row for saliency \"frequency\" (rows: reap, reap_dropout)"}},
+      {a_io + "--target-bits 6 --alpha-fit " + fit_short + " --out " + out_dir, {"line 2", "expected 4 fields"}},
+      {a_io + "--target-bits 6 --alpha-fit " + sb.path("nowhere.csv") + " --out " + out_dir, {"--alpha-fit", "no such file"}},
       {a_io + "--target-bits 6 --proxy bogus --out " + out_dir, {"--proxy", "unknown value \"bogus\""}},
       {a_io + "--target-bits 6 --saliency bogus --out " + out_dir, {"--saliency", "unknown value"}},
       {a_io + "--target-bits 6 --domain-policy bogus --out " + out_dir, {"--domain-policy", "unknown value"}},
@@ -454,6 +465,7 @@ TEST_CASE("every command: bad input is one line, exit 1, nothing written") {
       {pl_run + " --sweep 4,5 --target-bits 4", {"--target-bits", "cannot be given together", "--sweep"}},
       {pl_run + " --target-bits nan", {"--target-bits", "nan"}},
       {pl_run + " --prune-ratios 1", {"--prune-ratios"}},
+      {pl_run + " --alpha-fit " + fit_nan + " --saliency ean_sum", {fit_nan, "no row for saliency \"ean_sum\""}},
       {"pipeline --quiet --model " + qwen + " --calib " + sb.path("nowhere.bin") + " --eval " + tok + " --out " + out_dir,
        {"--calib", "nowhere.bin"}},
       {"pipeline --quiet --model " + qwen + " --calib " + tok + " --eval " + tok, {"--out: is required"}},

@@ -1,4 +1,4 @@
-// `prismaquant pipeline --model DIR --calib TOKENS --eval TOKENS --out OUT [allocate options]
+// `prismaquant pipeline --model DIR --calib TOKENS --eval TOKENS --out OUT [allocate options, --alpha-fit FILE]
 //    [--rounding rtn|gptq|gptq+sweep] [--domains a,b,c] [--token-dtype uint16|uint32] [--seq-len 256] [--batch 4] [--threads N] [--force] [--quiet]`
 //
 // The whole method in one command (docs/pipeline.md): probe -> cost -> allocate (a Pareto sweep
@@ -13,6 +13,7 @@
 // OUT/summary.md.
 #include "command.hpp"
 
+#include <prismaquant/allocate/alpha_fit.hpp>
 #include <prismaquant/cli/engine_options.hpp>
 #include <prismaquant/cli/run.hpp>
 #include <prismaquant/export/ct_scheme.hpp>
@@ -43,7 +44,7 @@ struct pipeline_args : pq::cli::engine_args {
   std::vector<double> sweep;
   std::vector<double> prune_ratios{0.0};
   std::string proxy = "fisher_trace", saliency = "reap_dropout", loader = "vllm", rounding = "rtn";
-  std::string domains;
+  std::string domains, alpha_fit;
   bool force = false, quiet = false;
 };
 
@@ -338,6 +339,7 @@ int run_pipeline(const pq::cli::toolset& tools, pipeline_args a, bool have_bits,
   a.formats = std::move(stored);
   const auto& proxy = tools.proxy(a.proxy);
   tools.saliency(a.saliency);
+  if (!a.alpha_fit.empty()) (void)pq::allocate::read_alpha_fit(a.alpha_fit, a.saliency);  // a row for --saliency
   const fs::path out = a.out;
   std::error_code ec;
   const bool existed = fs::exists(out, ec);
@@ -392,12 +394,15 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
   if (!a.sweep.empty()) target = {"--sweep", numbers(a.sweep)};
   const fs::path alloc = out / "allocation";
   const std::string lc = (alloc / "layer_config.json").string(), pm = (alloc / "layer_config.json.prune.json").string();
-  stages.push_back({"allocate",
-                    with({"allocate", "--stats", p("stats.json"), "--costs", p("costs.json"), "--model", M, "--out",
-                          alloc.string(), "--formats", formats, "--prune-ratios", numbers(a.prune_ratios), "--proxy",
-                          a.proxy, "--saliency", a.saliency, "--loader", a.loader},
-                         target),
-                    {p("stats.json"), p("stats.safetensors"), p("costs.json"), p("costs.safetensors"), M},
+  std::vector<std::string> alloc_cmd{"allocate", "--stats", p("stats.json"), "--costs", p("costs.json"), "--model", M, "--out",
+                                     alloc.string(), "--formats", formats, "--prune-ratios", numbers(a.prune_ratios), "--proxy",
+                                     a.proxy, "--saliency", a.saliency, "--loader", a.loader};
+  std::vector<fs::path> alloc_in{p("stats.json"), p("stats.safetensors"), p("costs.json"), p("costs.safetensors"), M};
+  if (!a.alpha_fit.empty()) {
+    alloc_cmd = with(alloc_cmd, {"--alpha-fit", a.alpha_fit});
+    alloc_in.push_back(a.alpha_fit);
+  }
+  stages.push_back({"allocate", with(alloc_cmd, target), alloc_in,
                     {lc, pm, alloc / "pareto.csv", alloc / "allocation.json"},
                     {}});
   // The export also measures the held-out loss of exactly the weights it writes (--eval); GPTQ
@@ -465,6 +470,9 @@ const pq::tool::registration reg{
       sub.add_option("--saliency", a->saliency, "expert saliency: " + pq::cli::toolset::names(tools.saliencies))
           ->capture_default_str()
           ->check(check::one_of(pq::cli::toolset::name_list(tools.saliencies)));
+      sub.add_option("--alpha-fit", a->alpha_fit,
+                     "alpha_fit.csv of prismaquant validate: price expert drops with the alpha fitted for --saliency")
+          ->check(check::existing_file());
       sub.add_option("--loader", a->loader, "what the served model must satisfy: vllm or transformers")
           ->capture_default_str()
           ->check(check::one_of({"vllm", "transformers"}));

@@ -5,6 +5,7 @@
 // executable's toolset (cli/toolset.hpp), which then run the same candidate builder, joint
 // allocator and sweep as a compile-time pq::recipe.
 #include <prismaquant/allocate/allocate.hpp>
+#include <prismaquant/allocate/alpha_fit.hpp>
 #include <prismaquant/allocate/inputs.hpp>
 #include <prismaquant/allocate/outputs.hpp>
 #include <prismaquant/allocate/sweep.hpp>
@@ -37,6 +38,7 @@ struct allocate_args {
   std::string proxy = "fisher_trace", saliency = "reap_dropout", solver = "exact", domain_policy = "pooled";
   std::string loader = "vllm", knee = "simple";
   double alpha = 0.15;
+  std::string alpha_fit;  // validate's alpha_fit.csv: alpha for --saliency, fitted in nats
   std::vector<double> prune_ratios{0.0};
   std::vector<std::string> formats;
   bool experts_match_all = false;
@@ -51,7 +53,10 @@ inline int run_allocate(const toolset& tools, const allocate_args& a, bool have_
   const auto& score = tools.saliency(a.saliency);
   const auto& solver = tools.solver(a.solver);
   pa::options o;
-  o.alpha = a.alpha;
+  o.alpha = a.alpha_fit.empty() ? a.alpha : pa::read_alpha_fit(a.alpha_fit, a.saliency);
+  if (!a.alpha_fit.empty())
+    std::fprintf(stderr, "prismaquant allocate: alpha %.6g for %s, fitted by validate (%s)\n", o.alpha, a.saliency.c_str(),
+                 a.alpha_fit.c_str());
   o.domain_policy = pq::saliency::domain_policy_by_name(a.domain_policy);
   o.loader = pa::loader_rules::by_name(a.loader);
   o.knee = pa::knee_method_by_name(a.knee);
@@ -136,9 +141,13 @@ inline std::function<int()> setup_allocate(CLI::App& sub, const toolset& tools) 
                  "what the served model must satisfy: vllm (one scheme per MoE layer) or transformers (w2 may differ)")
       ->capture_default_str()
       ->check(check::one_of({"vllm", "transformers"}));
-  sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j")
-      ->capture_default_str()
-      ->check(check::number(0, 1e300));
+  auto* alpha = sub.add_option("--alpha", a->alpha, "price of dropping expert j: alpha * S_j")
+                    ->capture_default_str()
+                    ->check(check::number(0, 1e300));
+  sub.add_option("--alpha-fit", a->alpha_fit,
+                 "alpha_fit.csv of prismaquant validate: alpha for --saliency as fitted on measured prune sets (loss units)")
+      ->check(check::existing_file())
+      ->excludes(alpha);
   sub.add_option("--prune-ratios", a->prune_ratios, "global prune ratios to try (comma separated; default 0)")
       ->delimiter(',')
       ->check(check::number(0, 1, check::open_high));
