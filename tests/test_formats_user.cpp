@@ -60,3 +60,39 @@ TEST_CASE("a user-defined format works with the generic drivers", "[formats][use
   CHECK(entry.encode(v, fm::measure(v)) == e);
   CHECK_THROWS_WITH(entry.check_shape(4, 100, "user.w"), Catch::Contains("user.w"));
 }
+
+// How an export stores each format is the format's own fact (formats/ct_preset.hpp): the
+// built-ins with a compressed-tensors scheme, and a user format that declares one.
+namespace user {
+struct ternary_ct : ternary_g64 {
+  static constexpr std::string_view name = "TERNARY_CT";
+  static constexpr fm::ct_preset compressed_tensors{"TERNARY", "TERNARY_CT", "ternary-pack-quantized", {2, "group", 64}};
+};
+}  // namespace user
+
+TEST_CASE("compressed-tensors presets: read through the registry, user formats included", "[formats][export]") {
+  std::vector<std::string> exportable;
+  for (const auto& e : fm::registry())
+    if (e.compressed_tensors) {
+      exportable.emplace_back(e.name);
+      // The encoder that writes it is a registry format with the same element bits and bytes.
+      const auto& enc = fm::find(e.compressed_tensors->encoder);
+      CHECK(enc.element_bits == e.element_bits);
+      CHECK(enc.storage_bytes(256, 512) == e.storage_bytes(256, 512));
+    }
+  CHECK(exportable == std::vector<std::string>{"NVFP4", "NVFP4A16", "MXFP4", "MXFP8_E4M3", "FP8_E4M3", "FP8_SOURCE", "BF16",
+                                               "MXFP4_CT", "MXFP8_E4M3_CT"});
+  // NVFP4's weight-only form is NVFP4A16, 4 bytes smaller (no input_global_scale).
+  const auto& nv = *fm::find("NVFP4").compressed_tensors;
+  CHECK(nv.weight_only_encoder == "NVFP4A16");
+  CHECK(fm::find("NVFP4").storage_bytes(256, 512) == fm::find("NVFP4A16").storage_bytes(256, 512) + 4);
+  CHECK(fm::find("MXFP4").compressed_tensors == fm::find("MXFP4_CT").compressed_tensors);
+  CHECK(fm::find("MXFP4_RCEIL").compressed_tensors == nullptr);
+  CHECK(fm::find("INT4_W4A16_g128").compressed_tensors == nullptr);
+
+  static_assert(fm::ct_preset_of<user::ternary_ct>::value == &user::ternary_ct::compressed_tensors);
+  static_assert(fm::ct_preset_of<user::ternary_g64>::value == nullptr);
+  const auto mine = fm::entries_of<fm::format_list<user::ternary_ct>>();
+  REQUIRE(mine[0].compressed_tensors != nullptr);
+  CHECK(mine[0].compressed_tensors->format == "ternary-pack-quantized");
+}

@@ -7,6 +7,7 @@
 //   encoded_weight e = f.encode(view, formats::measure(view));
 //   for (const auto& f : formats::registry()) ...      // all_formats order, then MX rule variants
 //   auto mine = formats::entries_of<format_list<nvfp4, my_format>>();  // any list, user formats too
+#include <prismaquant/formats/ct_preset.hpp>
 #include <prismaquant/formats/encode.hpp>
 #include <prismaquant/formats/list.hpp>
 
@@ -32,6 +33,7 @@ struct format_entry {
   std::vector<float> (*decode)(const encoded_weight& e, std::string_view where);
   std::vector<float> (*round_trip)(const weight_view& w, const tensor_stats& stats);
   std::vector<tensor_spec> (*layout)(std::int64_t rows, std::int64_t cols);
+  const ct_preset* compressed_tensors;  // how an export stores it (ct_preset.hpp); null: it cannot
 
   int group_size() const noexcept { return block_cols == whole ? -1 : static_cast<int>(block_cols); }
   bool allows(source_format s) const noexcept { return accepts.contains(s); }
@@ -57,7 +59,8 @@ format_entry make_entry(bool default_sweep = true) {
                       [](const weight_view& w, const tensor_stats& s) { return encode<F>(w, s); },
                       [](const encoded_weight& e, std::string_view w) { return decode<F>(e, w); },
                       [](const weight_view& w, const tensor_stats& s) { return round_trip<F>(w, s); },
-                      [](std::int64_t r, std::int64_t c) { return F::layout(r, c, typename F::tensor_params{}); }};
+                      [](std::int64_t r, std::int64_t c) { return F::layout(r, c, typename F::tensor_params{}); },
+                      ct_preset_of<F>::value};
 }
 
 // The entries of a compile-time list, in its order.
