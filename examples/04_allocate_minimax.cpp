@@ -57,13 +57,8 @@ pq::allocate::inputs synthesize(std::uint64_t seed) {
     add(p + "self_attn.v_proj", 1024, kHidden, h_attn * 2.0 * jitter(rng), 4e-4);
     add(p + "self_attn.o_proj", kHidden, 6144, h_attn * 1.5 * jitter(rng), 4e-4);
     // Router: Zipf-like popularity, heavy-tailed output norms; REAP accumulators per expert.
-    pq::stats::router_stats r;
-    r.name = p + "block_sparse_moe.gate";
-    r.experts_prefix = p + "block_sparse_moe.experts";
-    r.num_experts = kExperts;
-    r.top_k = kTopK;
+    pq::stats::router_stats r = layer_router(L, tokens);
     auto& d = r.domain("default");
-    d.total_tokens = tokens;
     std::vector<double> pop(kExperts);
     double ps = 0;
     for (int e = 0; e < kExperts; ++e) ps += (pop[static_cast<std::size_t>(e)] = std::pow(1.0 + e, -0.8) * jitter(rng));

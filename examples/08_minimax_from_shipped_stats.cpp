@@ -91,13 +91,8 @@ int main() {
       const auto* info = m.model.find(p + "self_attn." + proj);
       add(info->name, info->out_features, info->in_features, tokens, donor_of(shipped, sp + "self_attn." + proj), r_attn);
     }
-    pq::stats::router_stats r;
-    r.name = p + "block_sparse_moe.gate";
-    r.experts_prefix = p + "block_sparse_moe.experts";
-    r.num_experts = kExperts;
-    r.top_k = kTopK;
+    pq::stats::router_stats r = layer_router(L, tokens);
     auto& dom = r.domain("default");
-    dom.total_tokens = tokens;
     // A full-shape expert is routed 1/4 as often as its donor: top-8 of 256 against top-4 of 32.
     const double usage = (static_cast<double>(kTopK) / kExperts) / (static_cast<double>(shipped_router.top_k) / kShippedExperts);
     for (int e = 0; e < kExperts; ++e) {

@@ -94,6 +94,18 @@ inline void add_linear(pq::allocate::inputs& m, const std::string& name, std::in
   m.costs.linears.emplace(name, std::move(lc));
 }
 
+// Layer L's router, its experts' accumulators still empty, over `tokens` calibration tokens.
+inline pq::stats::router_stats layer_router(int L, std::int64_t tokens) {
+  pq::stats::router_stats r;
+  const std::string p = "model.layers." + std::to_string(L) + ".block_sparse_moe.";
+  r.name = p + "gate";
+  r.experts_prefix = p + "experts";
+  r.num_experts = kExperts;
+  r.top_k = kTopK;
+  r.domain("default").total_tokens = tokens;
+  return r;
+}
+
 // The bytes of an allocation recomputed from its layer formats with the closed forms.
 inline std::int64_t closed_form_total(const pq::model::model_description& d, const pq::allocate::allocation_result& r) {
   std::int64_t total = 0;
