@@ -97,10 +97,9 @@ int main() {
   // Exact bytes: the checkpoint's Linear tensors against the allocation's price.
   const auto exported = pq::model::open_model(ws / "checkpoint");
   std::int64_t linear_bytes = 0;
-  for (const auto& l : exported.description.linears)
-    for (const auto& name : exported.weights->names())
-      if (name.starts_with(l.name + ".") && name.find('.', l.name.size() + 1) == std::string::npos)
-        linear_bytes += static_cast<std::int64_t>(exported.weights->tensor(name).bytes.size());
+  for (const auto& name : exported.weights->names())  // <module>.<tensor>, the module a Linear
+    if (exported.description.find(name.substr(0, name.rfind('.'))))
+      linear_bytes += static_cast<std::int64_t>(exported.weights->tensor(name).bytes.size());
   std::printf("bytes of Linear weights: allocation %lld, checkpoint %lld\n", static_cast<long long>(chosen.sol.total_bytes),
               static_cast<long long>(linear_bytes));
 
