@@ -17,6 +17,7 @@
 #include <prismaquant/cli/engine_options.hpp>
 #include <prismaquant/cli/run.hpp>
 #include <prismaquant/export/ct_scheme.hpp>
+#include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/atomic_file.hpp>
 #include <prismaquant/io/content_hash.hpp>
 #include <prismaquant/io/json.hpp>
@@ -38,7 +39,7 @@ namespace {
 
 struct pipeline_args : pq::cli::engine_args {
   std::string model, calib, eval, out;
-  std::vector<std::string> formats{"NVFP4", "MXFP4", "MXFP8_E4M3", "FP8_E4M3", "FP8_SOURCE", "BF16"};
+  std::vector<std::string> formats = pq::formats::names_of<pq::formats::pipeline_formats>();
   double target_bits = -1;
   std::int64_t target_bytes = -1;
   std::vector<double> sweep;

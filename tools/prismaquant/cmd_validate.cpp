@@ -25,6 +25,7 @@
 #include <prismaquant/cli/toolset.hpp>
 #include <prismaquant/engine/cached_eval.hpp>
 #include <prismaquant/engine/scaled_error_weights.hpp>
+#include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/output_set.hpp>
 #include <prismaquant/nn/cblas_gemm.hpp>
 #include <prismaquant/proxies/calibrated_gain.hpp>
@@ -62,10 +63,12 @@ struct validate_args : pq::cli::engine_args {
 
 // The formats validated by default: the coarse ones, where quantization error is large enough
 // for the second-order term to matter, and NVFP4, the method's main format.
-const std::vector<std::string> default_formats{"NVFP4", "MXFP4", "INT4_W4A16_g128", "INT3", "INT2"};
+using validated_formats = pq::formats::format_list<pq::formats::nvfp4, pq::formats::mxfp4, pq::formats::int4_w4a16_g128,
+                                                    pq::formats::int3_g16, pq::formats::int2_g16>;
+const std::vector<std::string> default_formats = pq::formats::names_of<validated_formats>();
 
 // What the allocations choose from by default besides the validated formats: the pipeline's.
-const std::vector<std::string> allocation_defaults{"NVFP4", "MXFP4", "MXFP8_E4M3", "FP8_E4M3", "FP8_SOURCE", "BF16"};
+const std::vector<std::string> allocation_defaults = pq::formats::names_of<pq::formats::pipeline_formats>();
 
 std::string g(double v) {
   char b[40];
@@ -419,14 +422,14 @@ allocation_part run_allocations(const context& c, const pa::options& o, bool add
   bool uniform_ok = true;
   for (std::size_t i = 0; i < b0.problem.items.size(); ++i) {
     const auto& cs = b0.problem.items[i].candidates;
-    const auto it = std::find_if(cs.begin(), cs.end(), [](const auto& cd) { return cd.fmt == "NVFP4"; });
+    const auto it = std::find_if(cs.begin(), cs.end(), [](const auto& cd) { return cd.fmt == pq::formats::nvfp4::name; });
     if (it == cs.end()) {
       uniform_ok = false;
       break;
     }
     uniform_bytes += it->memory_bytes;
     uniform_pred += it->dloss;
-    for (const auto& m : item_modules(b0, i, c.model.description)) uniform[m] = "NVFP4";
+    for (const auto& m : item_modules(b0, i, c.model.description)) uniform[m] = pq::formats::nvfp4::name;
   }
   std::vector<std::function<void()>> jobs;
   std::vector<std::string> names;

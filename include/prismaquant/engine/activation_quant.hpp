@@ -56,11 +56,11 @@ nn::input_quantizer activation_quantizer(const Json& a, float input_global_scale
   };
   if (type != "float" || !dynamic) throw unsupported();
   if (bits == 8 && strategy == "token") {
-    const auto* f = &formats::find("FP8_E4M3");
+    const auto* f = &formats::entry_of<formats::fp8_e4m3_channel>();
     q.scheme = "FP8 E4M3 per token";
     q.apply = [f](float* x, std::int64_t rows, std::int64_t cols) { detail::round_trip_rows(*f, x, rows, cols); };
   } else if (bits == 8 && strategy == "group" && !mx_scale && group > 0) {
-    const auto* f = &formats::find("FP8_E4M3");
+    const auto* f = &formats::entry_of<formats::fp8_e4m3_channel>();
     const std::int64_t g = group;
     q.scheme = "FP8 E4M3 per token, groups of " + std::to_string(g);
     q.apply = [f, g, where](float* x, std::int64_t rows, std::int64_t cols) {
@@ -68,7 +68,7 @@ nn::input_quantizer activation_quantizer(const Json& a, float input_global_scale
       detail::round_trip_rows(*f, x, rows * cols / g, g);
     };
   } else if ((bits == 4 || bits == 8) && strategy == "group" && mx_scale && group == 32) {
-    const auto* f = &formats::find(bits == 4 ? "MXFP4_CT" : "MXFP8_E4M3_CT");
+    const auto* f = bits == 4 ? &formats::entry_of<formats::mxfp4_ct>() : &formats::entry_of<formats::mxfp8_e4m3_ct>();
     q.scheme = bits == 4 ? "MXFP4 per token" : "MXFP8 E4M3 per token";
     q.apply = [f](float* x, std::int64_t rows, std::int64_t cols) { detail::round_trip_rows(*f, x, rows, cols); };
   } else if (bits == 4 && strategy == "tensor_group" && group == 16) {

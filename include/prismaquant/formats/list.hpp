@@ -49,6 +49,10 @@ using seed_formats = format_list<nvfp4, mxfp8_e4m3, fp8_source, bf16_passthrough
 // pipeline` prices exactly these, so its allocation's bytes and errors are the checkpoint's.
 using stored_formats = format_list<nvfp4a16, mxfp4_ct, mxfp8_e4m3_ct, fp8_e4m3_channel, fp8_source, bf16_passthrough>;
 
+// `prismaquant pipeline`'s default candidates: the seed's formats, MXFP4 for the low budgets
+// and FP8 per channel for Linears whose source is not FP8 blocks.
+using pipeline_formats = format_list<nvfp4, mxfp4, mxfp8_e4m3, fp8_e4m3_channel, fp8_source, bf16_passthrough>;
+
 template <mx_scale_rule R>
 using mx_with_rule = format_list<mx_format<fp4_e2m1, R>, mx_format<fp6_e2m3, R>, mx_format<fp6_e3m2, R>,
                                  mx_format<fp8_e4m3, R>, mx_format<fp8_e5m2, R>>;

@@ -7,6 +7,7 @@
 //   encoded_weight e = f.encode(view, formats::measure(view));
 //   for (const auto& f : formats::registry()) ...      // all_formats order, then MX rule variants
 //   auto mine = formats::entries_of<format_list<nvfp4, my_format>>();  // any list, user formats too
+//   const format_entry& e = formats::entry_of<nvfp4>();  // by type: code that means one format
 #include <prismaquant/formats/ct_preset.hpp>
 #include <prismaquant/formats/encode.hpp>
 #include <prismaquant/formats/list.hpp>
@@ -101,6 +102,23 @@ inline const format_entry& find(std::string_view name, std::span<const format_en
 inline const format_entry* find_if_known(std::string_view name) noexcept { return find_if_known(name, registry()); }
 inline const format_entry& find(std::string_view name, const std::string& where = "format") {
   return find(name, registry(), where);
+}
+
+// F's entry in the built-in registry: code that means one particular format names its type,
+// so a misspelt format is a compile error rather than a run-time lookup failure.
+template <class F>
+const format_entry& entry_of() {
+  static_assert(check_format<F>());
+  static const format_entry& e = find(F::name, registry(), "formats::entry_of");
+  return e;
+}
+
+// The canonical names of a compile-time list, in its order (e.g. a command's default formats).
+template <class List>
+std::vector<std::string> names_of() {
+  std::vector<std::string> v;
+  List::for_each([&]<class F>() { v.emplace_back(F::name); });
+  return v;
 }
 
 }  // namespace prismaquant::formats
