@@ -9,13 +9,17 @@
 // name (Python's re.match). Names are tried in vLLM's module naming (experts as
 // `mlp.experts.N.gate_proj`) and in the checkpoint's.
 //
+// The decoder is the registry format whose compressed-tensors preset (formats/ct_preset.hpp)
+// has the group's format string and weight arguments, so a user format with a preset is read
+// back too. The built-in ones:
+//
 //   group format            weights                     decoded by
 //   nvfp4-pack-quantized    float 4, tensor_group 16    NVFP4 (with input_global_scale) / NVFP4A16
 //   mxfp4-pack-quantized    float 4, group 32           MXFP4_CT
 //   mxfp8-quantized         float 8, group 32           MXFP8_E4M3_CT
 //   float-quantized         float 8, channel            FP8_E4M3
-//                           float 8, tensor             FP8_E4M3_TENSOR
 //                           float 8, block [128, 128]   FP8_SOURCE
+//                           float 8, tensor             FP8_E4M3_TENSOR (no preset: read only)
 // Any other scheme is an error naming the Linear. Decoding checks every tensor's name, dtype
 // and shape against the format's layout (formats::decode), and NaN / Inf are refused.
 // With `activations`, the groups' input_activations also give each Linear its simulated input
@@ -166,6 +170,11 @@ class compressed_weights final : public linear_weights {
   }
 
  private:
+  // The registry format whose compressed-tensors preset (formats/ct_preset.hpp) stores weights
+  // as this group does: the preset's encoder or its weight-only encoder, whichever's tensors the
+  // checkpoint holds, the larger layout first (NVFP4 with input_global_scale, else NVFP4A16).
+  // Per-tensor FP8 weights (compressed-tensors' FP8 preset, which the exporter does not write:
+  // it needs a calibrated static input scale) decode as FP8 per tensor.
   const formats::format_entry& decoder_for(const model::linear_info& l, const detail::ct_group& g) const {
     const auto& s = g.scheme;
     const std::string where = l.name + " (config group " + g.name + ")";
@@ -175,32 +184,33 @@ class compressed_weights final : public linear_weights {
     const int bits = w.value("num_bits", 0);
     const std::string type = w.value("type", std::string{}), strategy = w.value("strategy", std::string{});
     const int group = w.contains("group_size") && w["group_size"].is_number_integer() ? w["group_size"].get<int>() : -1;
-    auto want = [&](bool ok) {
-      if (!ok)
-        throw error(where, "format " + fmt + " with " + std::to_string(bits) + "-bit " + type + " " + strategy +
-                               " weights (group " + std::to_string(group) + ") is not a scheme prismaquant decodes");
+    const bool block_128 = w.contains("block_structure") && w["block_structure"] == nlohmann::ordered_json::array({128, 128});
+    const formats::format_entry *held = nullptr, *fewest = nullptr;
+    auto consider = [&](std::string_view encoder) {
+      const auto* f = formats::find_if_known(encoder);
+      if (!f) return;
+      const auto spec = f->layout(l.out_features, l.in_features);
+      if (!fewest || spec.size() < fewest->layout(l.out_features, l.in_features).size()) fewest = f;
+      for (const auto& t : spec)
+        if (!ck_.contains(l.name + "." + t.suffix)) return;
+      if (!held || spec.size() > held->layout(l.out_features, l.in_features).size()) held = f;
     };
-    std::string name;
-    if (fmt == "nvfp4-pack-quantized") {
-      want(bits == 4 && type == "float" && group == 16);
-      name = ck_.contains(l.name + ".input_global_scale") ? "NVFP4" : "NVFP4A16";
-    } else if (fmt == "mxfp4-pack-quantized" || fmt == "mxfp8-quantized") {
-      want(bits == (fmt == "mxfp4-pack-quantized" ? 4 : 8) && type == "float" && group == 32);
-      name = bits == 4 ? "MXFP4_CT" : "MXFP8_E4M3_CT";
-    } else if (fmt == "float-quantized") {
-      want(bits == 8 && type == "float");
-      if (strategy == "channel") name = "FP8_E4M3";
-      else if (strategy == "tensor") name = "FP8_E4M3_TENSOR";
-      else if (strategy == "block") {
-        want(w.contains("block_structure") && w["block_structure"] == nlohmann::ordered_json::array({128, 128}));
-        name = "FP8_SOURCE";
-      } else {
-        want(false);
-      }
-    } else {
-      want(false);
+    for (const auto& f : formats::registry()) {
+      const formats::ct_preset* p = f.compressed_tensors;
+      if (!p || p->format.empty() || p->format != fmt || p->encoder != f.name) continue;
+      const formats::ct_args& a = p->weights;
+      if (a.type != type || a.bits != bits || a.strategy != strategy || a.group_size != group || a.block_128 != block_128)
+        continue;
+      consider(p->encoder);
+      if (!p->weight_only_encoder.empty()) consider(p->weight_only_encoder);
     }
-    return formats::find(name);
+    if (held) return *held;
+    if (fewest) return *fewest;  // its decode names the missing tensor
+    if (fmt == "float-quantized" && type == "float" && bits == 8 && strategy == "tensor")
+      return formats::entry_of<formats::fp8_e4m3_tensor>();
+    throw error(where, "format " + fmt + " with " + std::to_string(bits) + "-bit " + type + " " + strategy +
+                           " weights (group " + std::to_string(group) + (block_128 ? ", blocks 128x128" : "") +
+                           ") is not a scheme prismaquant decodes");
   }
 
   const checkpoint& ck_;

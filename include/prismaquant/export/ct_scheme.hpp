@@ -50,7 +50,7 @@ inline nlohmann::json qargs(const formats::ct_args& a) {
           {"scale_dtype", str_or_null(a.scale_dtype)},
           {"strategy", std::string(a.strategy)},
           {"symmetric", true},
-          {"type", "float"},
+          {"type", std::string(a.type)},
           {"zp_dtype", nullptr}};
 }
 

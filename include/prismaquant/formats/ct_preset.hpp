@@ -33,6 +33,7 @@ struct ct_args {
   std::string_view dynamic = "false";  // false | true | local
   std::string_view observer;     // empty: null
   bool block_128 = false;        // block_structure [128, 128]
+  std::string_view type = "float";  // float | int
 };
 
 struct ct_preset {
