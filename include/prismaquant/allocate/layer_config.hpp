@@ -15,6 +15,7 @@
 #include <climits>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -67,18 +68,37 @@ namespace detail {
 using strict_json::ctx;
 using strict_json::json;
 
-// The format of an entry without "fmt" (one the reference wrote), by the rules of the
-// reference's canonicalize_format (RobTand/prismaquant, prismaquant/layer_config.py) for the
-// formats this library has; empty when none applies.
-inline std::string format_of_entry(int bits, int group_size, const std::string& dt, const json& e) {
-  const std::string elt = e.contains("weight_element_dtype") && e["weight_element_dtype"].is_string()
-                              ? e["weight_element_dtype"].get<std::string>() : "fp8_e4m3";
-  if (dt == "nv_fp" && bits == 4) return "NVFP4";
-  if (dt == "mx_fp" && bits == 4) return "MXFP4";
-  if (dt == "mx_fp" && bits == 8) return elt == "fp8_e5m2" ? "MXFP8_E5M2" : "MXFP8_E4M3";
-  if ((dt == "float" || dt == "bfloat16") && (bits == 16 || bits == 0)) return "BF16";
-  if (dt == "fp8_e4m3" && bits == 8) return group_size == 128 ? "FP8_SOURCE" : group_size <= 0 ? "FP8_E4M3" : "MXFP8_E4M3";
-  return {};
+// The format of an entry without "fmt" (one the reference wrote). The reference's
+// canonicalize_format (RobTand/prismaquant, prismaquant/layer_config.py) reads nv_fp and mx_fp
+// by their bits (mx_fp 8 by weight_element_dtype, E4M3 unless it says fp8_e5m2), float and
+// bfloat16 of 16 (or 0) bits as BF16, and fp8_e4m3 by its group size: 128 is the source's
+// blocks, none is per channel, any other is MX. The entry is restated in our own entries'
+// terms (layer_config_entry) and the first format in `known` written that way is its format;
+// nullptr when the reference has no rule for it.
+inline const formats::format_entry* format_of_entry(int bits, int group_size, std::string dt, const json& e,
+                                                    std::span<const formats::format_entry> known) {
+  std::string elt = e.contains("weight_element_dtype") && e["weight_element_dtype"].is_string()
+                        ? e["weight_element_dtype"].get<std::string>() : std::string{};
+  std::optional<int> group;  // nullopt: any group size
+  if (dt == "nv_fp" && bits == 4) {
+    elt.clear();
+  } else if (dt == "mx_fp" && (bits == 4 || bits == 8)) {
+    if (bits == 4) elt.clear();
+    else if (elt != "fp8_e5m2") elt = "fp8_e4m3";
+  } else if ((dt == "float" || dt == "bfloat16") && (bits == 16 || bits == 0)) {
+    dt = "float", bits = 16, elt.clear();
+  } else if (dt == "fp8_e4m3" && bits == 8) {
+    if (group_size == 128) group = 128, elt.clear();
+    else if (group_size <= 0) group = -1, elt.clear();
+    else dt = "mx_fp", elt = "fp8_e4m3";
+  } else {
+    return nullptr;
+  }
+  for (const auto& f : known)
+    if (f.element_bits == bits && f.data_type == dt && (!group || f.group_size() == *group) &&
+        (elt.empty() || f.element_dtype == elt))
+      return &f;
+  return nullptr;
 }
 }  // namespace detail
 
@@ -107,8 +127,9 @@ inline layer_config read_layer_config(const std::filesystem::path& path,
                 want["group_size"].dump() + ", data_type " + want["data_type"].dump() + ", not " + std::to_string(f.bits) +
                 ", " + std::to_string(f.group_size) + ", \"" + f.data_type + "\"");
     } else {
-      f.fmt = detail::format_of_entry(f.bits, f.group_size, f.data_type, e);
-      if (f.fmt.empty())
+      const auto* known_as = detail::format_of_entry(f.bits, f.group_size, f.data_type, e, known);
+      if (known_as) f.fmt = known_as->name;
+      else
         ce.fail("bits " + std::to_string(f.bits) + ", group_size " + std::to_string(f.group_size) + ", data_type \"" +
                 f.data_type + "\" is no format this library knows (add \"fmt\")");
     }
