@@ -11,6 +11,7 @@
 // `pass` is any compiled cost pass (cost::evaluate<List, Req>, a cli::cost_pass); a format is
 // recorded for a Linear only where it accepts the Linear's source and can store its shape.
 #include <prismaquant/cost/result.hpp>
+#include <prismaquant/engine/checkpoint_tensor.hpp>
 #include <prismaquant/engine/shard.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/finite.hpp>
@@ -47,46 +48,6 @@ struct model_report {
   double params = 0, source_bytes = 0;  // weights read (as stored)
   double seconds = 0, compute_seconds = 0;  // whole run; the fused pass alone
 };
-
-namespace detail {
-
-// One Linear's weight as the cost pass reads it. Scales (and, rarely, a misaligned weight)
-// are copied so that float/uint16 loads are aligned; the weight itself is used in place.
-struct loaded_weight {
-  formats::weight_view view;
-  std::vector<float> scale_inv;
-  std::vector<std::byte> realigned;
-  std::string name;
-};
-
-inline void load_weight(const checkpoint& ck, const model::linear_info& l, loaded_weight& out) {
-  out.name = l.name + ".weight";
-  const auto t = ck.tensor(out.name);
-  const void* data = t.bytes.data();
-  const std::size_t align = static_cast<std::size_t>(std::max(1, dtype_bits(t.type) / 8));
-  if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
-    out.realigned.assign(t.bytes.begin(), t.bytes.end());
-    data = out.realigned.data();
-  }
-  const float* scales = nullptr;
-  if (t.type == dtype::F8_E4M3) {
-    const auto s = ck.tensor(l.name + ".weight_scale_inv");
-    require_finite(s);  // a NaN block scale would poison every error of its block
-    if (s.type == dtype::F32) {
-      out.scale_inv = s.to_vector<float>();
-    } else if (s.type == dtype::BF16) {
-      const auto raw = s.to_vector<std::uint16_t>();
-      out.scale_inv.resize(raw.size());
-      for (std::size_t i = 0; i < raw.size(); ++i) out.scale_inv[i] = bf16::from_bits(raw[i]).to_float();
-    } else {
-      throw error(l.name + ".weight_scale_inv", "dtype must be F32 or BF16");
-    }
-    scales = out.scale_inv.data();
-  }
-  out.view = formats::weight_view::from_bytes(data, t.type, l.out_features, l.in_features, out.name, scales, 128);
-}
-
-}  // namespace detail
 
 template <class Pass>
 model_report measure_model(model::opened_model& m, std::span<const formats::format_entry> wanted, Pass&& pass,
@@ -163,10 +124,12 @@ model_report measure_model(model::opened_model& m, std::span<const formats::form
         unit.push_back(i);
         unit_of.push_back(static_cast<std::int32_t>(b));
       }
-    std::vector<detail::loaded_weight> ws(unit.size());
+    std::vector<engine::source_weight> ws(unit.size());
     std::vector<std::vector<float>> acts(unit.size());
     for (std::size_t k = 0; k < unit.size(); ++k) {
-      detail::load_weight(*m.weights, d.linears[unit[k]], ws[k]);
+      const auto& l = d.linears[unit[k]];
+      // The fused pass refuses a NaN / Inf weight in its own scan, so the weight is read once.
+      ws[k] = engine::open_source_weight(*m.weights, l.name, l.out_features, l.in_features, false);
       acts[k] = act_of(d.linears[unit[k]]);
     }
     std::vector<pq::formats::weight_view> views;

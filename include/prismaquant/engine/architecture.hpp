@@ -76,5 +76,46 @@ inline void check_sizes(const architecture& a) {
   if (!(a.eps > 0.0f)) throw error("config.json", "rms_norm_eps must be positive");
 }
 
+// What every assembly reads alike from config.json: hidden / head sizes, layers, vocabulary,
+// positions, the norm epsilon and the (default) rope's theta. num_key_value_heads defaults to
+// num_attention_heads unless the architecture requires it.
+inline void read_common_sizes(const nlohmann::json& c, architecture& a, bool kv_heads_required) {
+  using model::detail::config_get;
+  using model::detail::config_get_or;
+  a.hidden = config_get<std::int64_t>(c, "hidden_size");
+  a.layers = config_get<int>(c, "num_hidden_layers");
+  a.heads = config_get<std::int64_t>(c, "num_attention_heads");
+  a.kv_heads = kv_heads_required ? config_get<std::int64_t>(c, "num_key_value_heads")
+                                 : config_get_or<std::int64_t>(c, "num_key_value_heads", a.heads);
+  a.head_dim = config_get_or<std::int64_t>(c, "head_dim", a.heads > 0 ? a.hidden / a.heads : 0);
+  a.rope_theta = rope_value(c, "rope_theta", 10000.0);
+  require_default_rope(c);
+  a.eps = static_cast<float>(config_get_or<double>(c, "rms_norm_eps", 1e-6));
+  a.vocab = config_get<std::int64_t>(c, "vocab_size");
+  a.max_positions = config_get_or<std::int64_t>(c, "max_position_embeddings", 1 << 20);
+  const bool tied = config_get_or<bool>(c, "tie_word_embeddings", false);
+  a.embed = "model.embed_tokens.weight";
+  a.final_norm = "model.norm.weight";
+  a.lm_head = tied ? a.embed : "lm_head.weight";
+}
+
+// Layer n's attention: its norms (transformers' names) and its q, k, v, o Linears found in the
+// model description by kind.
+inline void fill_attention(const model::model_description& d, int n, layer_tensors& t) {
+  const std::string p = "model.layers." + std::to_string(n) + ".";
+  t.input_norm = p + "input_layernorm.weight";
+  t.post_norm = p + "post_attention_layernorm.weight";
+  t.q_norm = p + "self_attn.q_norm.weight";
+  t.k_norm = p + "self_attn.k_norm.weight";
+  for (std::size_t i = 0; i < d.linears.size(); ++i) {
+    const auto& l = d.linears[i];
+    if (l.layer != n) continue;
+    int* slot = l.kind == model::linear_kind::attn_q ? &t.q : l.kind == model::linear_kind::attn_k ? &t.k
+                : l.kind == model::linear_kind::attn_v ? &t.v : l.kind == model::linear_kind::attn_o ? &t.o : nullptr;
+    if (slot) *slot = static_cast<int>(i);
+  }
+  if (t.q < 0 || t.k < 0 || t.v < 0 || t.o < 0) throw error(p + "self_attn", "q/k/v/o projections missing from the checkpoint");
+}
+
 }  // namespace detail
 }  // namespace prismaquant::engine

@@ -64,8 +64,10 @@ inline const std::array<float, 256>& fp8_table() {
 }  // namespace detail
 
 // `<module>.weight` [out, in] (+ `.weight_scale_inv` for FP8) as a weight_view.
+// check_values: refuse NaN / Inf codes here (a reader that scans every value itself, like the
+// cost pass, passes false and reads the weight once).
 inline source_weight open_source_weight(const checkpoint& ck, const std::string& module, std::int64_t out,
-                                        std::int64_t in) {
+                                        std::int64_t in, bool check_values = true) {
   source_weight s;
   s.name = module + ".weight";
   if (ck.contains(module + ".weight_packed") || (ck.contains(module + ".weight_scale") && !ck.contains(module + ".weight_scale_inv")))
@@ -73,7 +75,7 @@ inline source_weight open_source_weight(const checkpoint& ck, const std::string&
                         "method on the source checkpoint");
   const auto t = ck.tensor(s.name);
   detail::check_shape(t, s.name, {out, in});
-  require_finite(t);
+  if (check_values) require_finite(t);
   const void* data = t.bytes.data();
   const std::size_t align = static_cast<std::size_t>(std::max(1, dtype_bits(t.type) / 8));
   if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {

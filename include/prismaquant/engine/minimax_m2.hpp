@@ -5,7 +5,6 @@
 #include <prismaquant/engine/architecture.hpp>
 #include <prismaquant/model/profile.hpp>
 
-#include <map>
 
 namespace prismaquant::engine {
 
@@ -18,21 +17,12 @@ struct minimax_m2_assembly {
     using model::detail::config_get_or;
     architecture a;
     a.model_type = "minimax_m2";
-    a.hidden = config_get<std::int64_t>(c, "hidden_size");
-    a.layers = config_get<int>(c, "num_hidden_layers");
-    a.heads = config_get<std::int64_t>(c, "num_attention_heads");
-    a.kv_heads = config_get<std::int64_t>(c, "num_key_value_heads");
-    a.head_dim = config_get_or<std::int64_t>(c, "head_dim", a.heads > 0 ? a.hidden / a.heads : 0);
+    detail::read_common_sizes(c, a, true);
     // rotary_dim is the architecture's field (vLLM reads it); partial_rotary_factor is the
     // transformers spelling of the same thing.
     a.rot_dim = config_get_or<std::int64_t>(
         c, "rotary_dim",
         static_cast<std::int64_t>(static_cast<double>(a.head_dim) * detail::rope_value(c, "partial_rotary_factor", 1.0)));
-    a.rope_theta = detail::rope_value(c, "rope_theta", 10000.0);
-    detail::require_default_rope(c);
-    a.eps = static_cast<float>(config_get_or<double>(c, "rms_norm_eps", 1e-6));
-    a.vocab = config_get<std::int64_t>(c, "vocab_size");
-    a.max_positions = config_get_or<std::int64_t>(c, "max_position_embeddings", 1 << 20);
     a.experts = config_get<int>(c, "num_local_experts");
     a.top_k = config_get<int>(c, "num_experts_per_tok");
     a.inter = config_get<std::int64_t>(c, "intermediate_size");
@@ -52,31 +42,13 @@ struct minimax_m2_assembly {
     if (config_get_or<std::int64_t>(c, "shared_intermediate_size", 0) != 0)
       throw error("config.json", "shared experts (shared_intermediate_size > 0) are not supported");
     detail::check_sizes(a);
-    const bool tied = config_get_or<bool>(c, "tie_word_embeddings", false);
-    a.embed = "model.embed_tokens.weight";
-    a.final_norm = "model.norm.weight";
-    a.lm_head = tied ? a.embed : "lm_head.weight";
-
-    std::map<int, std::array<int, 4>> attn;  // layer -> q, k, v, o
-    for (std::size_t i = 0; i < d.linears.size(); ++i) {
-      const auto& l = d.linears[i];
-      const int slot = l.kind == model::linear_kind::attn_q ? 0 : l.kind == model::linear_kind::attn_k ? 1
-                       : l.kind == model::linear_kind::attn_v ? 2 : l.kind == model::linear_kind::attn_o ? 3 : -1;
-      if (slot >= 0) attn.try_emplace(l.layer, std::array<int, 4>{-1, -1, -1, -1}).first->second[slot] = static_cast<int>(i);
-    }
     if (static_cast<int>(d.moe_layers.size()) != a.layers)
       throw error("config.json", "num_hidden_layers is " + std::to_string(a.layers) + " but the checkpoint has " +
                                      std::to_string(d.moe_layers.size()) + " MoE layers");
     for (int n = 0; n < a.layers; ++n) {
       const std::string p = "model.layers." + std::to_string(n) + ".";
       layer_tensors t;
-      t.input_norm = p + "input_layernorm.weight";
-      t.post_norm = p + "post_attention_layernorm.weight";
-      t.q_norm = p + "self_attn.q_norm.weight";
-      t.k_norm = p + "self_attn.k_norm.weight";
-      const auto it = attn.find(n);
-      if (it == attn.end()) throw error(p + "self_attn", "missing from the checkpoint");
-      t.q = it->second[0], t.k = it->second[1], t.v = it->second[2], t.o = it->second[3];
+      detail::fill_attention(d, n, t);
       const auto& moe = d.moe_layers[static_cast<std::size_t>(n)];
       t.router = moe.router;
       t.experts_prefix = p + "block_sparse_moe.experts";

@@ -161,9 +161,7 @@ struct linear_statistic<stat::h_row> {
   static partial measure(linear_call& c) { return c.grad_row_sq(); }
   static void add(acc& a, const partial& p) { a.v.add(p.data()); }
   static void write(const acc& a, stats::linear_stats& s) {
-    auto rows = a.v.expansion();
-    s.h_row_sum = rows[0];
-    s.h_row_rest.assign(rows.begin() + 1, rows.end());
+    a.v.split(s.h_row_sum, s.h_row_rest);
   }
 };
 
@@ -197,9 +195,7 @@ struct linear_statistic<stat::xtx_diag> {
   static partial measure(linear_call& c) { return c.x_sums().col_sq; }
   static void add(acc& a, const partial& p) { a.v.add(p.data()); }
   static void write(const acc& a, stats::linear_stats& s) {
-    auto rows = a.v.expansion();
-    s.xtx_diag = rows[0];
-    s.xtx_diag_rest.assign(rows.begin() + 1, rows.end());
+    a.v.split(s.xtx_diag, s.xtx_diag_rest);
   }
 };
 

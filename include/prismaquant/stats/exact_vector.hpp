@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <iterator>
 #include <vector>
 
 namespace prismaquant::stats {
@@ -95,6 +96,18 @@ class exact_vector {
       }
     }
     return rows;
+  }
+  // expansion() split as a stats file stores it: the values, and the remainder rows.
+  void split(std::vector<double>& values, std::vector<std::vector<double>>& rest) const {
+    auto rows = expansion();
+    values = std::move(rows[0]);
+    rest.assign(std::make_move_iterator(rows.begin() + 1), std::make_move_iterator(rows.end()));
+  }
+  // From values and remainder rows (what split() gives, or a file's value + rests).
+  static exact_vector from_split(const std::vector<double>& values, const std::vector<std::vector<double>>& rest) {
+    std::vector<std::vector<double>> rows{values};
+    rows.insert(rows.end(), rest.begin(), rest.end());
+    return from_rows(rows);
   }
   // From rows whose column sums are the exact values (expansion() or a file's value + rests).
   static exact_vector from_rows(const std::vector<std::vector<double>>& rows) {

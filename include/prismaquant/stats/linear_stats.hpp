@@ -115,15 +115,9 @@ struct linear_stats {
       if (b.empty()) return;
       if (a.empty()) { a = b; ar = br; return; }
       if (a.size() != b.size()) throw error(w, std::string("shards disagree on ") + what + " length");
-      std::vector<std::vector<double>> rows{a};
-      rows.insert(rows.end(), ar.begin(), ar.end());
-      exact_vector v = exact_vector::from_rows(rows);
-      rows.assign(1, b);
-      rows.insert(rows.end(), br.begin(), br.end());
-      v.merge(exact_vector::from_rows(rows));
-      rows = v.expansion();
-      a = rows[0];
-      ar.assign(rows.begin() + 1, rows.end());
+      exact_vector v = exact_vector::from_split(a, ar);
+      v.merge(exact_vector::from_split(b, br));
+      v.split(a, ar);
     };
     addv(h_row_sum, h_row_rest, o.h_row_sum, o.h_row_rest, "h_row");
     addv(xtx_diag, xtx_diag_rest, o.xtx_diag, o.xtx_diag_rest, "xtx_diag");
