@@ -96,3 +96,14 @@ TEST_CASE("compressed-tensors presets: read through the registry, user formats i
   REQUIRE(mine[0].compressed_tensors != nullptr);
   CHECK(mine[0].compressed_tensors->format == "ternary-pack-quantized");
 }
+
+TEST_CASE("a format by its type, a list by its names", "[formats]") {
+  CHECK(&fm::entry_of<fm::nvfp4>() == &fm::find("NVFP4"));
+  CHECK(&fm::entry_of<fm::mxfp4_ct>() == &fm::find("MXFP4_CT"));
+  CHECK(&fm::entry_of<fm::fp8_e4m3_tensor>() == &fm::find("FP8_E4M3_TENSOR"));
+  CHECK(fm::names_of<fm::seed_formats>() == std::vector<std::string>{"NVFP4", "MXFP8_E4M3", "FP8_SOURCE", "BF16"});
+  CHECK(fm::names_of<fm::pipeline_formats>() ==
+        std::vector<std::string>{"NVFP4", "MXFP4", "MXFP8_E4M3", "FP8_E4M3", "FP8_SOURCE", "BF16"});
+  // A user format is not in the built-in registry: entry_of says so (make_entry<F>() builds its entry).
+  CHECK_THROWS_WITH(fm::entry_of<user::ternary_g64>(), Catch::Contains("unknown format \"TERNARY_g64\""));
+}

@@ -10,8 +10,7 @@
 // `mlp.experts.N.gate_proj`) and in the checkpoint's.
 //
 // The decoder is the registry format whose compressed-tensors preset (formats/ct_preset.hpp)
-// has the group's format string and weight arguments, so a user format with a preset is read
-// back too. The built-in ones:
+// has the group's format string and weight arguments. The built-in ones:
 //
 //   group format            weights                     decoded by
 //   nvfp4-pack-quantized    float 4, tensor_group 16    NVFP4 (with input_global_scale) / NVFP4A16
