@@ -581,6 +581,16 @@ TEST_CASE("eval of an export: schemes it cannot read or simulate are one-line er
   // a weight scheme no format stores
   one_line(eval_with([](json& q) { q["config_groups"]["NVFP4A16"]["format"] = "pack-quantized"; }, ""),
            "is not a scheme prismaquant decodes");
+  // a known format string whose weight arguments no preset has (NVFP4 in groups of 32)
+  one_line(eval_with([](json& q) { q["config_groups"]["NVFP4A16"]["weights"]["group_size"] = 32; }, ""),
+           "is not a scheme prismaquant decodes");
+  // per-tensor FP8 (no preset: decoded as FP8 per tensor), on tensors that are NVFP4's: the missing one is named
+  one_line(eval_with([](json& q) {
+             auto& w = q["config_groups"]["NVFP4A16"]["weights"];
+             q["config_groups"]["NVFP4A16"]["format"] = "float-quantized";
+             w["num_bits"] = 8, w["strategy"] = "tensor", w["group_size"] = nullptr;
+           }, ""),
+           "(the FP8_E4M3_TENSOR scheme stores it)");
   // a compressed Linear no group targets, or one the ignore list names
   one_line(eval_with([](json& q) { q["config_groups"]["NVFP4A16"]["targets"] = json::array({"re:^lm_head$"}); }, ""),
            "no quantization_config group targets it");
