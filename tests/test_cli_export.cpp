@@ -532,6 +532,37 @@ TEST_CASE("eval of an export reads it as stored: the real client's numbers on ou
   }
 }
 
+TEST_CASE("eval --layer-config --act-quant on: the simulated model serves activations as its weight-only export",
+          "[export][eval]") {
+  // attn_w_a's attention: NVFP4, FP8 blocks, MXFP4, MXFP8 and FP8 per channel; experts BF16. Each
+  // entry is restated as the format the weight-only export stores (NVFP4A16, the MX formats
+  // with compressed-tensors' scale rule), so the round trip on the source is the stored weight;
+  // the MX and FP8 inputs are quantized dynamically when served, NVFP4A16's are not.
+  const fs::path lc = scratch("act_sim_layer_config.json"), out = scratch("act_sim_export");
+  json lcj = read_json(golden / "attn_w_a" / "layer_config.json");
+  for (auto& [m, e] : lcj.items())
+    e = prismaquant::allocate::layer_config_entry(
+        prismaquant::formats::find(prismaquant::exporter::stored_format(e["fmt"].get<std::string>(), true, m)));
+  write_json(lc, lcj);
+  const auto x = run_cli("export --quiet --weight-only --model " + model.string() + " --layer-config " + lc.string() +
+                         " --out " + out.string());
+  REQUIRE(x.code == 0);
+  const std::string tokens = (model / "eval_tokens.bin").string();
+  auto loss = [&](const std::string& args) {
+    const auto r = run_cli("eval --quiet --json --tokens " + tokens + " " + args);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    return json::parse(r.out.substr(r.out.find('{')))["loss"].get<double>();
+  };
+  const double served = loss("--model " + out.string());  // the export, activations as served (default)
+  const double sim_on = loss("--model " + model.string() + " --layer-config " + lc.string() + " --act-quant on");
+  const double sim_off = loss("--model " + model.string() + " --layer-config " + lc.string());  // default: weights alone
+  const double weights = loss("--model " + out.string() + " --act-quant off");
+  CHECK(sim_on == Approx(served).epsilon(1e-12));
+  CHECK(sim_off == Approx(weights).epsilon(1e-12));
+  CHECK(std::abs(sim_on - sim_off) > 1e-4);  // the activations' own cost is visible
+}
+
 TEST_CASE("an export is read only by eval: other uses are one-line errors", "[export][eval]") {
   const fs::path out = scratch("readonly_export");
   const auto r = run_cli("export --quiet --weight-only --model " + model.string() + " --layer-config " +

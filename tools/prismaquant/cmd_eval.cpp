@@ -8,7 +8,9 @@
 // A compressed-tensors checkpoint (`prismaquant export`'s output) is read as stored: each
 // compressed Linear decoded by its scheme (engine/compressed_weights.hpp), and, unless
 // --act-quant off, the inputs of Linears whose scheme quantizes activations quantized as
-// served (engine/activation_quant.hpp).
+// served (engine/activation_quant.hpp). With --layer-config, --act-quant on quantizes each
+// Linear's inputs as a weight-only export serves its format (engine/round_trip_weights.hpp), so
+// the simulated model equals its export; the default there is off (the weights alone).
 // --json prints {"loss": L, "tokens": N, "domains": {"code": L1, ...}}; --out writes the same
 // JSON to a file (atomically), with the positions per domain. --logits-out writes the float32
 // logits of the first rows as `logits` [rows, seq_len, vocab].
@@ -29,7 +31,7 @@ namespace pq = prismaquant;
 namespace {
 
 struct eval_args : pq::cli::engine_args {
-  std::string model, tokens, domains, layer_config, prune, out, logits_out, act_quant = "on";
+  std::string model, tokens, domains, layer_config, prune, out, logits_out, act_quant;  // act_quant "": the default
   std::int64_t logits_rows = 1;
   bool json = false, quiet = false;
 };
@@ -50,13 +52,15 @@ int run_eval(const eval_args& a) {
     };
   if (!a.logits_out.empty()) o.logits_rows = a.logits_rows;
   const auto model = pq::model::open_model(a.model);
-  const auto stored = pq::engine::stored_weights(model, a.act_quant == "on");
+  // Activations as served: by default for an export; for a layer_config on the source, when asked.
+  const bool act = a.act_quant.empty() ? a.layer_config.empty() : a.act_quant == "on";
+  const auto stored = pq::engine::stored_weights(model, act);
   std::unique_ptr<pq::engine::round_trip_weights> quantized;
   if (!a.layer_config.empty() && dynamic_cast<const pq::engine::compressed_weights*>(stored.get()))
     throw pq::error("--layer-config", "the model is a compressed-tensors checkpoint, already quantized: give the source");
   if (!a.layer_config.empty())
     quantized = std::make_unique<pq::engine::round_trip_weights>(
-        *model.weights, model.description, pq::engine::read_layer_config(a.layer_config, model.description));
+        *model.weights, model.description, pq::engine::read_layer_config(a.layer_config, model.description), act);
   std::vector<std::vector<std::uint8_t>> active;
   if (!a.prune.empty()) active = pq::engine::read_prune_manifest(a.prune, pq::engine::assemble(model));
   const pq::nn::cblas_gemm gemm;
@@ -99,7 +103,7 @@ const pq::tool::registration reg{
       pq::cli::add_engine_options(sub, *a);
       sub.add_flag("--json", a->json, "print {\"loss\", \"tokens\", \"domains\"} as JSON");
       sub.add_option("--out", a->out, "also write the result as JSON to this file")->check(check::output_file());
-      pq::cli::add_act_quant_option(sub, a->act_quant);
+      pq::cli::add_act_quant_option(sub, a->act_quant, "", true);
       sub.add_option("--logits-out", a->logits_out, "also write the float32 logits of the first rows (safetensors `logits` [rows, seq_len, vocab])")
           ->check(check::output_file());
       sub.add_option("--logits-rows", a->logits_rows, "rows whose logits --logits-out writes (default 1)")

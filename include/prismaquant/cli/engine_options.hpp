@@ -59,11 +59,17 @@ inline void add_engine_options(CLI::App& sub, engine_args& a, unsigned which = e
 
 // --act-quant on|off, for the commands that evaluate a compressed-tensors checkpoint as stored
 // (eval, export --eval): whether the inputs of Linears whose scheme quantizes activations are
-// quantized as the server does. `prefix` names the option it belongs to, e.g. "--eval: ".
-inline void add_act_quant_option(CLI::App& sub, std::string& act_quant, const std::string& prefix = "") {
+// quantized as the server does. `prefix` names the option it belongs to, e.g. "--eval: ";
+// `simulated`: the command also evaluates a layer_config on the source (eval), where the
+// default is off and on serves each format as a weight-only export does.
+inline void add_act_quant_option(CLI::App& sub, std::string& act_quant, const std::string& prefix = "",
+                                 bool simulated = false) {
+  const std::string on = simulated ? "on (default for a compressed-tensors checkpoint; with --layer-config, each format's "
+                                     "inputs as a weight-only export serves them)"
+                                   : "on (default)";
   sub.add_option("--act-quant", act_quant,
-                 prefix + "on (default): the inputs of Linears whose scheme quantizes activations are quantized as "
-                          "served; off: the weights alone")
+                 prefix + on + ": the inputs of Linears whose scheme quantizes activations are quantized as served; off" +
+                     (simulated ? " (default with --layer-config)" : "") + ": the weights alone")
       ->check(check::one_of({"on", "off"}));
 }
 

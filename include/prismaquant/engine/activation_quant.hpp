@@ -95,4 +95,17 @@ nn::input_quantizer activation_quantizer(const Json& a, float input_global_scale
   return q;
 }
 
+// The same from a format's compressed-tensors preset (formats/ct_preset.hpp): its input
+// arguments as an export writes them (dynamic schemes only: NVFP4 W4A4's scale is calibrated).
+inline nn::input_quantizer activation_quantizer(const formats::ct_args& a, const std::string& where) {
+  using nlohmann::json;
+  const json j{{"num_bits", a.bits},
+               {"type", std::string(a.type)},
+               {"strategy", std::string(a.strategy)},
+               {"group_size", a.group_size > 0 ? json(a.group_size) : json(nullptr)},
+               {"dynamic", a.dynamic == "true" ? json(true) : a.dynamic == "false" ? json(false) : json(std::string(a.dynamic))},
+               {"scale_dtype", a.scale_dtype.empty() ? json(nullptr) : json(std::string(a.scale_dtype))}};
+  return activation_quantizer(j, 0.0f, where);
+}
+
 }  // namespace prismaquant::engine

@@ -4,6 +4,13 @@
 // through that format (formats::registry: quantize then dequantize); the others stay as the
 // source. Fused siblings in the same format (q/k/v; an expert's w1/w3) share one tensor-level
 // pre-pass, so they share NVFP4's global scale exactly as the exporter writes them.
+//
+// With `activations`, each Linear's input is also quantized as a weight-only export
+// (`export --weight-only`, what `pipeline` writes) serves its format: the format's
+// compressed-tensors preset's dynamic input scheme (FP8 per token or in groups of 128, MX in
+// groups of 32); NVFP4 is served as NVFP4A16 (weights only), and formats without a preset
+// (INT*, MXFP6, ...) have no served scheme, so their inputs stay float32.
+#include <prismaquant/engine/activation_quant.hpp>
 #include <prismaquant/engine/linear_weights.hpp>
 #include <prismaquant/formats/registry.hpp>
 #include <prismaquant/io/json.hpp>
@@ -40,10 +47,22 @@ inline std::map<std::string, std::string> read_layer_config(const std::filesyste
 
 class round_trip_weights final : public linear_weights {
  public:
-  round_trip_weights(const checkpoint& ck, const model::model_description& d, std::map<std::string, std::string> fmt)
+  round_trip_weights(const checkpoint& ck, const model::model_description& d, std::map<std::string, std::string> fmt,
+                     bool activations = false)
       : ck_(ck), d_(d), fmt_(std::move(fmt)) {
     for (const auto& g : d.fused_groups)
       for (int i : g) group_[d.linears[static_cast<std::size_t>(i)].name] = g;
+    if (activations)
+      for (const auto& [module, name] : fmt_) {
+        const formats::ct_preset* p = formats::find(name).compressed_tensors;
+        if (!p || !p->has_inputs || !p->weight_only_encoder.empty()) continue;
+        if (auto q = activation_quantizer(p->inputs, module + " (" + name + " as served)")) input_[module] = std::move(q);
+      }
+  }
+
+  nn::input_quantizer input_quantizer(const model::linear_info& l) const override {
+    const auto it = input_.find(l.name);
+    return it == input_.end() ? nn::input_quantizer{} : it->second;
   }
 
   void load(const model::linear_info& l, float* out) const override {
@@ -74,6 +93,7 @@ class round_trip_weights final : public linear_weights {
   const model::model_description& d_;
   std::map<std::string, std::string> fmt_;
   std::map<std::string, std::vector<int>> group_;
+  std::map<std::string, nn::input_quantizer> input_;
 };
 
 }  // namespace prismaquant::engine
