@@ -21,7 +21,8 @@ model=models/minimax-m2-tiny
 work=${PQ_WORK:-out/papers}
 mkdir -p "$work"
 echo "== probe"
-"$pq" probe --quiet --model "$model" --calib "$model/calib_tokens.bin" --domains code,prose,math --out "$work/stats.json"
+"$pq" probe --quiet --model "$model" --calib "$model/calib_tokens.bin" --domains code,prose,math --first-order all \
+  --out "$work/stats.json"
 echo "== cost (every format, every proxy's statistics)"
 "$pq" cost --quiet --model "$model" --formats all --proxies all --stats "$work/stats.json" --out "$work/costs.json"
 echo "== validate"

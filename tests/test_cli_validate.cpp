@@ -65,7 +65,7 @@ TEST_CASE("validate: proxies, saliencies, allocations and additivity on the ship
   subset(model / "calib_tokens.bin", 16, d / "calib.bin");
   {
     const auto r = run_cli("probe --quiet --model " + model.string() + " --calib " + (d / "calib.bin").string() +
-                           " --out " + (d / "stats.json").string());
+                           " --first-order all --out " + (d / "stats.json").string());
     INFO(r.out);
     REQUIRE(r.code == 0);
   }
@@ -136,6 +136,9 @@ TEST_CASE("validate: proxies, saliencies, allocations and additivity on the ship
       CHECK(e["spearman_second_order"].get<double>() > 0.3);  // INT2 vs NVFP4 alone orders most pairs
     }
   CHECK(pooled);
+  bool taylor = false;  // the probe measured every format's first-order term, so taylor is validated too
+  for (const auto& e : j["proxy"]) taylor = taylor || (e["proxy"] == "taylor" && e["format"] == "all" && e["n"] == 24);
+  CHECK(taylor);
   CHECK(j["saliency"].size() == 4);
   // α fits: least squares of measured Δloss on Σ S_j; positive for a score that ranks at all.
   CHECK(j["alpha_fit"].size() == 4);

@@ -373,11 +373,14 @@ int run_stages(const pq::cli::toolset& tools, const pipeline_args& a, bool have_
   std::vector<std::string> quiet;
   if (a.quiet) quiet = {"--quiet"};
 
+  std::vector<std::string> probe_opts = token_opts;
+  if (proxy.needs().contains<pq::stat::first_order>())  // taylor: the first-order term of every candidate format
+    probe_opts.insert(probe_opts.end(), {"--first-order", formats});
   std::vector<stage> stages;
   stages.push_back({"probe",
                     with(with({"probe", "--model", M, "--calib", a.calib, "--out", p("stats.json"), "--seq-len", seq,
                                "--batch", batch, "--threads", threads},
-                              token_opts),
+                              probe_opts),
                          quiet),
                     {M, a.calib},
                     {p("stats.json"), p("stats.safetensors")},

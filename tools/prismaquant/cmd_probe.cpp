@@ -1,12 +1,13 @@
 // `prismaquant probe --model DIR --calib TOKENS.bin --out stats.json [--seq-len 256] [--batch 4]
 //   [--token-weights clamped|none] [--domains a,b,c] [--shard I/N|auto] [--threads N]
-//   [--max-memory GB] [--tmp-dir DIR] [--quiet]`
+//   [--max-memory GB] [--tmp-dir DIR] [--first-order FORMATS] [--quiet]`
 //
 // The calibration probe (probe/probe.hpp, docs/probe.md): a forward and a reverse sweep of the
 // checkpoint over the token file, one layer resident, writing every statistic of the stats file
 // (version 2). With a shard spec the process handles batches i ≡ I (mod N) and writes its own
-// part (stats.shard-I-of-N.json, exact, for `prismaquant merge`). Progress on stderr; a summary
-// with the wall time and the peak RSS on stdout. The stats file and its side file
+// part (stats.shard-I-of-N.json, exact, for `prismaquant merge`). --first-order adds, per Linear
+// and format, the first-order term Σ_b ⟨G_b, Q_f(W) − W⟩ (the `taylor` proxy reads it).
+// Progress on stderr; a summary with the wall time and the peak RSS on stdout. The stats file and its side file
 // (<stem>.safetensors) are one output set (io/output_set.hpp): published together after the
 // whole probe, or not at all.
 #include "command.hpp"
@@ -31,6 +32,7 @@ double peak_rss_mb() {
 
 struct probe_args : pq::cli::engine_args {
   std::string model, calib, out, token_weights = "clamped", domains, shard = "0/1";
+  std::vector<std::string> first_order;
   bool quiet = false;
 };
 
@@ -45,6 +47,11 @@ int run_probe(const probe_args& a) {
   o.threads = static_cast<unsigned>(a.threads);
   o.max_memory = a.max_memory_bytes();
   o.tmp_dir = a.tmp_dir;
+  o.first_order = a.first_order;
+  if (o.first_order == std::vector<std::string>{"all"}) {  // every registry format (those that fit each Linear)
+    o.first_order.clear();
+    for (const auto& f : pq::formats::registry()) o.first_order.emplace_back(f.name);
+  }
   if (!a.quiet)
     o.progress = [&](const std::string& s) {
       std::fprintf(stderr, "\rprobe %s: %-40s", o.shard.name().c_str(), s.c_str());
@@ -99,6 +106,10 @@ const pq::tool::registration reg{
           ->check(check::one_of({"clamped", "none"}));
       sub.add_option("--domains", a->domains, "split the rows into equal consecutive domains, e.g. code,prose,math");
       sub.add_option("--shard", a->shard, "I/N, or auto (Open MPI, PMI or SLURM environment)")->capture_default_str();
+      sub.add_option("--first-order", a->first_order,
+                     "formats (comma separated, or all) whose first-order Δloss terms Σ_b <G_b, Q_f(W) - W> are measured "
+                     "per Linear, for the taylor proxy; each costs one float per weight while its layer is probed")
+          ->delimiter(',');
       sub.add_flag("--quiet", a->quiet, "no progress line");
       return [=] { return run_probe(*a); };
     }};

@@ -284,7 +284,9 @@ class candidate_builder {
         }
         proxy::require_stats(needs, s, f.name, fc->second, proxy_name_);
         const double d = proxy(s, f.name, fc->second);
-        if (!std::isfinite(d) || d < 0.0)
+        // Second-order proxies are non-negative by construction, so a negative value is a bug;
+        // a proxy with a first-order term (taylor) may predict that a format lowers the loss.
+        if (!std::isfinite(d) || (d < 0.0 && !needs.contains<stat::first_order>()))
           throw error("linear \"" + l.name + "\" format \"" + std::string(f.name) + "\"",
                       "proxy " + proxy_name_ + " gave a negative or non-finite Δloss");
         row.emplace(std::string(f.name), linear_choice{fc->second.bytes, d});

@@ -99,7 +99,26 @@ class layer_statistics {
     return std::get<typename linear_statistic<S>::acc>(linears_.at(linear).accs);
   }
   std::int64_t rows_seen(int linear) const { return linears_.at(linear).rows_seen; }
+
+  // The formats whose first-order terms Linear `linear` measures (probe/first_order.hpp forms
+  // their ΔW). Set before the first batch; a set without stat::first_order refuses them.
+  void set_first_order(int linear, std::vector<first_order_target> targets) {
+    if constexpr (!linear_list::template contains<stat::first_order>) {
+      throw error("probe", "first-order terms were asked for, but this statistic set has no stat::first_order");
+    } else {
+      auto& a = std::get<typename linear_statistic<stat::first_order>::acc>(linears_.at(linear).accs);
+      a.sum.clear();
+      for (const auto& t : targets) a.sum.emplace_back(t.format, stats::exact_sum{});
+      targets_[linear] = std::move(targets);
+    }
+  }
   int layer() const noexcept { return layer_; }
+  // This layer's Linears (model description indices).
+  std::vector<int> linears() const {
+    std::vector<int> v;
+    for (const auto& [i, e] : linears_) v.push_back(i);
+    return v;
+  }
 
   // Adds this layer's Linears and router to the stats.
   void write(stats::model_stats& m) const {
@@ -177,7 +196,8 @@ class layer_statistics {
 
    private:
     void observe(const engine::linear_rows& r) {
-      linear_call c(r, g_, scratch_, x_sums_, delta_sums_);
+      const auto t = L_.targets_.find(r.linear);  // read only while batches run
+      linear_call c(r, g_, scratch_, x_sums_, delta_sums_, t == L_.targets_.end() ? nullptr : &t->second);
       auto parts = measure_linear(c, std::make_index_sequence<linear_list::size>{});
       std::lock_guard lock(L_.mu_);
       auto& e = L_.linears_.at(r.linear);
@@ -219,6 +239,7 @@ class layer_statistics {
   std::vector<std::string> domains_;
   std::mutex mu_;
   std::map<int, linear_entry> linears_;
+  std::map<int, std::vector<first_order_target>> targets_;
   std::vector<domain_entry> router_;
 };
 

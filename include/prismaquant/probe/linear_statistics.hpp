@@ -8,11 +8,13 @@
 //   linear_statistic<stat::xtx_diag>      xtx_diag[j] = Σ_t x_tj²
 //   linear_statistic<stat::input_amax>    input_amax = max_{t,j} |x_tj|
 //   linear_statistic<stat::xtx>           Σ_t x_t x_tᵀ (GPTQ's Hessian; kept in memory, not written)
+//   linear_statistic<stat::first_order>   first_order_sum[f] = Σ_b ⟨G_b, ΔW_f⟩, ΔW_f = Q_f(W) − W
+//                                         for the formats the probe was given (first_order_target)
 //
 // A policy measures one call (one Linear in one batch: engine::linear_rows) into a partial, and
 // adds partials into its accumulator exactly (exact_sum / exact_vector): batches may be added in
 // any order, on any shard, and give the same bits. G_b is formed once per call and shared by
-// fisher and h_row.
+// fisher, h_row and first_order.
 #include <prismaquant/engine/observer.hpp>
 #include <prismaquant/nn/gemm.hpp>
 #include <prismaquant/stats/exact_vector.hpp>
@@ -22,7 +24,9 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace prismaquant::probe {
@@ -76,23 +80,40 @@ struct row_col_sums {
   }
 };
 
+// A format whose first-order term the probe measures for one Linear: ΔW = Q_f(W) − W, [out × in].
+struct first_order_target {
+  std::string format;
+  std::vector<float> delta;
+};
+
 // One call's data and the products several statistics share.
 class linear_call {
  public:
   linear_call(const engine::linear_rows& r, const nn::gemm_backend& g, std::vector<float>& scratch, row_col_sums& xs,
-              row_col_sums& ds)
-      : r_(r), g_(g), scratch_(scratch), xs_(xs), ds_(ds) {}
+              row_col_sums& ds, const std::vector<first_order_target>* targets = nullptr)
+      : r_(r), g_(g), scratch_(scratch), xs_(xs), ds_(ds), targets_(targets) {}
   const engine::linear_rows& rows() const noexcept { return r_; }
   const nn::gemm_backend& gemm() const noexcept { return g_; }
+  // the formats whose first-order terms this Linear measures (none: nullptr or empty)
+  const std::vector<first_order_target>* first_order_targets() const noexcept { return targets_; }
 
-  // Σ_j G[r, j]² per output row r, G = δᵀx (one product, float32, as autograd forms it).
-  const std::vector<double>& grad_row_sq() {
-    if (!row_sq_) {
+  // G = δᵀx, [out × in] row-major (one product, float32, as autograd forms it), formed once.
+  const float* gradient() {
+    if (!formed_) {
       scratch_.resize(static_cast<std::size_t>(r_.out * r_.in));
       g_.sgemm({true, false, r_.out, r_.in, r_.m, 1.0f, r_.delta, r_.ldd, r_.x, r_.ldx, 0.0f, scratch_.data(), r_.in});
+      formed_ = true;
+    }
+    return scratch_.data();
+  }
+
+  // Σ_j G[r, j]² per output row r.
+  const std::vector<double>& grad_row_sq() {
+    if (!row_sq_) {
+      const float* G = gradient();
       row_sq_.emplace(static_cast<std::size_t>(r_.out));
       for (std::int64_t o = 0; o < r_.out; ++o) {
-        const float* gr = scratch_.data() + o * r_.in;
+        const float* gr = G + o * r_.in;
         double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
         std::int64_t j = 0;
         for (; j + 4 <= r_.in; j += 4) {
@@ -122,6 +143,8 @@ class linear_call {
   std::vector<float>& scratch_;
   row_col_sums& xs_;
   row_col_sums& ds_;
+  const std::vector<first_order_target>* targets_;
+  bool formed_ = false;
   std::optional<std::vector<double>> row_sq_;
 };
 
@@ -239,6 +262,42 @@ struct linear_statistic<stat::xtx> {
   }
   static void add(acc& a, const partial& p) { a.v.add(p.v.data()); }
   static void write(const acc&, stats::linear_stats&) {}  // not part of the stats file
+};
+
+template <>
+struct linear_statistic<stat::first_order> {
+  static constexpr bool needs_delta = true;
+  struct acc {
+    std::vector<std::pair<std::string, stats::exact_sum>> sum;  // per target format, in the targets' order
+    void init(std::int64_t, std::int64_t) {}
+  };
+  using partial = std::vector<double>;  // per target, in the targets' order
+  static partial measure(linear_call& c) {
+    const auto* t = c.first_order_targets();
+    if (!t || t->empty()) return {};
+    const float* G = c.gradient();
+    const std::size_t n = static_cast<std::size_t>(c.rows().out * c.rows().in);
+    partial p;
+    p.reserve(t->size());
+    for (const auto& f : *t) {
+      const float* d = f.delta.data();
+      double a[4] = {0, 0, 0, 0};
+      std::size_t i = 0;
+      for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; ++u) a[u] += static_cast<double>(G[i + u]) * d[i + u];
+      for (; i < n; ++i) a[0] += static_cast<double>(G[i]) * d[i];
+      p.push_back((a[0] + a[1]) + (a[2] + a[3]));
+    }
+    return p;
+  }
+  // The targets' names come with the accumulator (layer_statistics::set_first_order), so an
+  // empty partial (no targets) adds nothing and the order of the values is the targets'.
+  static void add(acc& a, const partial& p) {
+    for (std::size_t i = 0; i < p.size(); ++i) a.sum.at(i).second.add(p[i]);
+  }
+  static void write(const acc& a, stats::linear_stats& s) {
+    for (const auto& [f, v] : a.sum) s.first_order_sum[f] = v;
+  }
 };
 
 }  // namespace prismaquant::probe

@@ -16,12 +16,15 @@
 // same either way (same products on the same inputs), so the two give identical files.
 //
 // `Stats` is a stat::list (stats/statistic.hpp); file_statistics is everything the stats file
-// holds. With a shard spec only the shard's batches are processed (batch i on shard i mod N)
+// holds. `first_order` names the formats whose first-order terms Σ_b ⟨G_b, Q_f(W) − W⟩ are
+// measured (probe/first_order.hpp; none by default: they cost one ΔW per weight and format).
+// With a shard spec only the shard's batches are processed (batch i on shard i mod N)
 // and the result is one part for stats::merge_shards.
 #include <prismaquant/engine/activation_store.hpp>
 #include <prismaquant/engine/linear_weights.hpp>
 #include <prismaquant/engine/runner.hpp>
 #include <prismaquant/engine/shard.hpp>
+#include <prismaquant/probe/first_order.hpp>
 #include <prismaquant/probe/layer_statistics.hpp>
 #include <prismaquant/stats/exact_sum.hpp>
 
@@ -35,7 +38,7 @@
 namespace prismaquant::probe {
 
 using file_statistics = stat::list<stat::fisher, stat::fisher_token, stat::h_row, stat::xtx_diag, stat::input_amax,
-                                   stat::reap, stat::reroute>;
+                                   stat::first_order, stat::reap, stat::reroute>;
 
 struct options {
   std::int64_t seq_len = 256;
@@ -48,6 +51,7 @@ struct options {
   std::uint64_t max_memory = 8ull << 30;           // bytes of cached activations kept in memory
   std::filesystem::path tmp_dir;                   // where spills go (default: the system's temp folder)
   bool stream = false;                             // stream layers even when all would fit
+  std::vector<std::string> first_order;            // formats whose first-order terms are measured
   std::function<void(const std::string&)> progress;  // status lines (may be empty)
 };
 
@@ -102,6 +106,17 @@ result run(const model::opened_model& m, const std::filesystem::path& tokens, co
                      {"domains", plan.domains},
                      {"model_type", A.model_type}};
   if (o.shard.count > 1) res.stats.shards = {o.shard.name()};
+  const first_order_deltas first(*m.weights, m.description, o.first_order);
+  if (!first.empty()) {
+    std::vector<std::string> names;
+    for (const auto& n : o.first_order) names.emplace_back(formats::find(n).name);
+    res.stats.probe["first_order"] = names;
+  }
+  auto attach_first_order = [&](layer_statistics<Stats>& st) {
+    if (first.empty()) return;
+    say("first-order targets of layer " + std::to_string(st.layer() + 1) + "/" + std::to_string(L));
+    for (int i : st.linears()) st.set_first_order(i, first.targets(i));
+  };
 
   res.batches.resize(mine.size());
   std::vector<int> slot(plan.batches.size(), -1);
@@ -134,6 +149,7 @@ result run(const model::opened_model& m, const std::filesystem::path& tokens, co
       say("load layer " + std::to_string(l + 1) + "/" + std::to_string(L));
       R.load(l, src, ws[static_cast<std::size_t>(l)]);
       st.push_back(std::make_unique<layer_statistics<Stats>>(A, m.description, l, plan.domains));
+      attach_first_order(*st.back());
     }
     std::atomic<int> done{0};
     R.each(mine, [&](const engine::batch& b, engine::worker_scratch& s) {
@@ -188,6 +204,7 @@ result run(const model::opened_model& m, const std::filesystem::path& tokens, co
       say("backward layer " + std::to_string(l + 1) + "/" + std::to_string(L));
       R.load(l, src, w);
       layer_statistics<Stats> stats_l(A, m.description, l, plan.domains);
+      attach_first_order(stats_l);
       R.each(mine, [&](const engine::batch& b, engine::worker_scratch& s) {
         auto x = store.take(X(l, b.index));
         auto d = store.take(G(b.index));

@@ -69,6 +69,9 @@ inline void require_stats(stat::set needs, const stats::linear_stats& s, std::st
     throw error("linear \"" + s.name + "\"", who + "per-row H (h_row_sum) in the stats file");
   if (needs.contains<stat::xtx_diag>() && s.xtx_diag.empty())
     throw error("linear \"" + s.name + "\"", who + "xtx_diag in the stats file");
+  if (needs.contains<stat::first_order>() && !s.first_order_sum.contains(std::string(fmt)))
+    throw error(w, who + "the first-order term of this format (first_order_sum) in the stats file: probe --first-order " +
+                       std::string(fmt));
 }
 
 }  // namespace prismaquant::proxy

@@ -6,6 +6,7 @@
 #include <prismaquant/proxies/fisher_trace.hpp>
 #include <prismaquant/proxies/per_row_fisher.hpp>
 #include <prismaquant/proxies/per_token_fisher.hpp>
+#include <prismaquant/proxies/taylor.hpp>
 
 #include <functional>
 #include <string>
@@ -46,7 +47,7 @@ any_proxy erase(P p) {
   return any_proxy(std::move(p));
 }
 
-using builtin_proxies = std::tuple<fisher_trace, per_row_fisher, act_weighted, per_token_fisher>;
+using builtin_proxies = std::tuple<fisher_trace, per_row_fisher, act_weighted, per_token_fisher, taylor>;
 
 inline std::vector<any_proxy> builtin_proxy_list() {
   return std::apply([](auto... p) { return std::vector<any_proxy>{any_proxy(p)...}; }, builtin_proxies{});

@@ -10,6 +10,10 @@
 // Version 2 of the stats file adds, when the probe measured them:
 //   fisher_token_sum  Σ_t ‖δ_t‖²·‖x_t‖²  (the per-token empirical Fisher, a second proxy input)
 //   input_amax        max_{t,j} |x_tj|    (activation global scales of NVFP4 W4A4)
+//   first_order_sum   per format f: Σ_b ⟨G_b, Q_f(W) − W⟩, the change of the calibration loss
+//                     Σ_t w_t·CE_t to first order when this Linear alone takes format f
+//                     (`probe --first-order FORMATS`); first_order(f) divides it by rows_seen,
+//                     as H_trace is divided, so it adds to the second-order proxies' Δloss.
 //
 // Merging shards: the scalar sums are exact_sum (order-independent, bit for bit); rows_seen is
 // an integer; input_amax merges by max. The vectors merge exactly too (exact_vector): a shard's
@@ -24,8 +28,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace prismaquant::stats {
@@ -46,12 +52,19 @@ struct linear_stats {
   bool has_fisher = true;                     // false: the probe was not asked for fisher_sum
   std::optional<exact_sum> fisher_token_sum;  // Σ_t ‖δ_t‖²·‖x_t‖²
   std::optional<double> input_amax;           // max |x|
+  std::map<std::string, exact_sum> first_order_sum;  // format -> Σ_b ⟨G_b, Q_f(W) − W⟩ (may be negative)
 
   std::int64_t n_params() const noexcept { return out_features * in_features; }
   double h_trace() const { return rows_seen > 0 ? fisher_sum.value() / static_cast<double>(rows_seen) : 0.0; }
   double h_row(std::size_t r) const { return rows_seen > 0 ? h_row_sum[r] / static_cast<double>(rows_seen) : 0.0; }
   double act_second_moment(std::size_t j) const {
     return rows_seen > 0 ? xtx_diag[j] / static_cast<double>(rows_seen) : 0.0;
+  }
+  // The first-order term of format `fmt` per row seen, or nothing when the probe did not price it.
+  std::optional<double> first_order(std::string_view fmt) const {
+    const auto it = first_order_sum.find(std::string(fmt));
+    if (it == first_order_sum.end()) return std::nullopt;
+    return rows_seen > 0 ? it->second.value() / static_cast<double>(rows_seen) : 0.0;
   }
   bool is_fp8_block_source() const noexcept {
     return source_dtype == dtype::F8_E4M3 && source_block_out == 128 && source_block_in == 128;
@@ -86,6 +99,8 @@ struct linear_stats {
       const double v = fisher_token_sum->value();
       if (!std::isfinite(v) || v < 0.0) throw error(w, "fisher_token_sum is negative or not finite");
     }
+    for (const auto& [f, v] : first_order_sum)
+      if (!std::isfinite(v.value())) throw error(w, "first_order_sum of " + f + " is not finite");
     if (input_amax && (!std::isfinite(*input_amax) || *input_amax < 0.0))
       throw error(w, "input_amax is negative or not finite");
     if (!xtx_diag.empty()) {
@@ -106,8 +121,13 @@ struct linear_stats {
     if (o.has_fisher != has_fisher) throw error(w, "shards disagree on whether fisher_sum was measured");
     if (o.fisher_token_sum.has_value() != fisher_token_sum.has_value())
       throw error(w, "shards disagree on whether fisher_token_sum was measured");
+    if (o.first_order_sum.size() != first_order_sum.size() ||
+        !std::equal(first_order_sum.begin(), first_order_sum.end(), o.first_order_sum.begin(),
+                    [](const auto& a, const auto& b) { return a.first == b.first; }))
+      throw error(w, "shards disagree on the formats of first_order_sum");
     rows_seen += o.rows_seen;
     fisher_sum.merge(o.fisher_sum);
+    for (auto& [f, v] : first_order_sum) v.merge(o.first_order_sum.at(f));
     if (fisher_token_sum) fisher_token_sum->merge(*o.fisher_token_sum);
     if (o.input_amax) input_amax = std::max(input_amax.value_or(0.0), *o.input_amax);
     auto addv = [&](std::vector<double>& a, std::vector<std::vector<double>>& ar, const std::vector<double>& b,

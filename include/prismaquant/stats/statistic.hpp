@@ -6,7 +6,7 @@
 //   stage        statistics                                  per
 //   cost pass    sse, row_sse, act_sse, max_abs              Linear x format
 //   probe        fisher, fisher_token, h_row, xtx_diag,      Linear
-//                input_amax, xtx
+//                input_amax, xtx, first_order
 //   probe        reap, reroute                               router (per expert, per domain)
 //
 // `stat::list<...>::only<stage>` keeps one stage's part, so a recipe derives the cost
@@ -25,7 +25,7 @@ enum class stage { cost, probe_linear, probe_router };
 
 // One number per statistic, for stat::set (the order of the tags below).
 enum class id : std::uint8_t { sse, row_sse, act_sse, max_abs, fisher, fisher_token, h_row, xtx_diag, input_amax,
-                               xtx, reap, reroute };
+                               xtx, reap, reroute, first_order };
 
 // ---- computed by the cost pass, per Linear and format ----
 struct sse {         // Σ (w − ŵ)² over the tensor
@@ -79,6 +79,13 @@ struct xtx {           // the full Σ_t x_t x_tᵀ (GPTQ's Hessian); never writt
   static constexpr stage of = stage::probe_linear;
   static constexpr id key = id::xtx;
   static constexpr std::string_view name = "xtx";
+};
+
+struct first_order {   // Σ_b ⟨G_b, Q_f(W) − W⟩ per requested format f (the Taylor expansion's
+                       // first-order term; `probe --first-order FORMATS`)
+  static constexpr stage of = stage::probe_linear;
+  static constexpr id key = id::first_order;
+  static constexpr std::string_view name = "first_order_sum";
 };
 
 // ---- computed by the probe, per router, expert and calibration domain ----
@@ -179,7 +186,8 @@ template <class... S>
 struct is_list<list<S...>> : std::true_type {};
 
 // Every statistic, in id order.
-using all = list<sse, row_sse, act_sse, max_abs, fisher, fisher_token, h_row, xtx_diag, input_amax, xtx, reap, reroute>;
+using all = list<sse, row_sse, act_sse, max_abs, fisher, fisher_token, h_row, xtx_diag, input_amax, xtx, reap, reroute,
+                 first_order>;
 
 constexpr set set::only(stage st) const noexcept {
   set out;

@@ -2,7 +2,8 @@
 // The stats file (docs/file-formats.md "Stats file"): per-Linear statistics and per-router
 // expert accumulators, read and written by the library, merged across shards.
 // Version 2 (written now) adds fisher_token_sum, input_amax, the re-routing sums, exact
-// remainders of the vectors (shard files) and the probe's settings; version 1 files still read.
+// remainders of the vectors (shard files), the probe's settings and, when asked for, the
+// first-order sums per format; version 1 files still read.
 #include <prismaquant/core/dtype.hpp>
 #include <prismaquant/core/error.hpp>
 #include <prismaquant/stats/document.hpp>
@@ -142,6 +143,11 @@ inline model_stats read_stats(const std::filesystem::path& path) {
       if (e.contains("fisher_token_sum"))
         s.fisher_token_sum = sum_from_json(e["fisher_token_sum"], "fisher_token_sum", cl);
       if (e.contains("input_amax")) s.input_amax = nonneg_number(e["input_amax"], "input_amax", cl);
+      if (e.contains("first_order_sum")) {
+        const json& F = e["first_order_sum"];
+        if (!F.is_object()) cl.fail("\"first_order_sum\" must be an object keyed by format name");
+        for (auto& [f, v] : F.items()) s.first_order_sum[f] = signed_sum_from_json(v, "first_order_sum." + f, cl);
+      }
       s.validate(path.string());
       m.linears.emplace(name, std::move(s));
     }
@@ -240,6 +246,11 @@ inline void write_stats(const std::filesystem::path& path, const model_stats& m,
     }
     if (s.fisher_token_sum) e["fisher_token_sum"] = sum_to_json(*s.fisher_token_sum);
     if (s.input_amax) e["input_amax"] = *s.input_amax;
+    if (!s.first_order_sum.empty()) {
+      json F = json::object();
+      for (const auto& [f, v] : s.first_order_sum) F[f] = sum_to_json(v);
+      e["first_order_sum"] = std::move(F);
+    }
     auto rest = [&](const std::vector<std::vector<double>>& rows, const std::string& tname) -> json {
       std::vector<double> flat;
       for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
