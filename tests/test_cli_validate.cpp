@@ -139,6 +139,11 @@ TEST_CASE("validate: proxies, saliencies, allocations and additivity on the ship
   bool taylor = false;  // the probe measured every format's first-order term, so taylor is validated too
   for (const auto& e : j["proxy"]) taylor = taylor || (e["proxy"] == "taylor" && e["format"] == "all" && e["n"] == 24);
   CHECK(taylor);
+  // The probe's first-order term against the measured one, pooled and per format.
+  REQUIRE(j["first_order"].size() == 3);
+  CHECK(j["first_order"][0]["format"] == "all");
+  CHECK(j["first_order"][0]["n"] == 24);
+  CHECK(j["first_order"][0]["spearman_probe_first_order"].is_number());
   CHECK(j["saliency"].size() == 4);
   // α fits: least squares of measured Δloss on Σ S_j; positive for a score that ranks at all.
   CHECK(j["alpha_fit"].size() == 4);

@@ -709,21 +709,36 @@ int run_validate(const validate_args& a) {
                               {"pearson_second_order", num(s.pearson)}});
       }
     out.write("proxy_correlation.csv", cc);
-    // The first-order term against the second-order one, per format.
-    md << "\n| format | mean measured Δloss | mean 1st-order term | mean 2nd-order term | items where the 1st-order term is the larger |\n"
-       << "|---|---:|---:|---:|---:|\n";
+    // The first-order term against the second-order one, per format; and, when the probe measured
+    // it (taylor = fisher_trace + the calibration gradient's term), how well that term predicts
+    // the held-out one.
+    const bool probe_first = std::count(p.proxies.begin(), p.proxies.end(), "taylor") &&
+                             std::count(p.proxies.begin(), p.proxies.end(), "fisher_trace");
+    md << "\n| format | mean measured Δloss | mean 1st-order term | mean 2nd-order term | items where the 1st-order term is the "
+          "larger | Spearman, probe's 1st-order term vs measured | Pearson, same |\n"
+       << "|---|---:|---:|---:|---:|---:|---:|\n";
     J["first_order"] = nlohmann::json::array();
-    for (std::size_t gi = 1; gi < groups.size(); ++gi) {
+    for (const auto& gname : groups) {
       double m = 0, f1 = 0, f2 = 0;
       int dom = 0, n = 0;
+      std::vector<double> probed, measured;
       for (const auto& r : p.rows)
-        if (r.fmt == groups[gi]) {
+        if (gname == "all" || r.fmt == gname) {
           m += r.plus, f1 += r.first(), f2 += r.second(), ++n;
           dom += std::fabs(r.first()) > std::fabs(r.second());
+          if (probe_first) {
+            const auto& pr = p.items[r.item].predicted;
+            probed.push_back(pr.at("taylor").at(r.fmt) - pr.at("fisher_trace").at(r.fmt));
+            measured.push_back(r.first());
+          }
         }
-      md << "| " << groups[gi] << " | " << g(m / n) << " | " << g(f1 / n) << " | " << g(f2 / n) << " | " << dom << " of " << n << " |\n";
-      J["first_order"].push_back({{"format", groups[gi]}, {"mean_measured", m / n}, {"mean_first_order", f1 / n},
-                                  {"mean_second_order", f2 / n}, {"first_dominates", dom}, {"n", n}});
+      const corr c1 = probe_first ? correlate(probed, measured) : corr{};
+      const double sp = c1.spearman, pe = c1.pearson;
+      md << "| " << gname << " | " << g(m / n) << " | " << g(f1 / n) << " | " << g(f2 / n) << " | " << dom << " of " << n << " | "
+         << f4(sp) << " | " << f4(pe) << " |\n";
+      J["first_order"].push_back({{"format", gname}, {"mean_measured", m / n}, {"mean_first_order", f1 / n},
+                                  {"mean_second_order", f2 / n}, {"first_dominates", dom}, {"n", n},
+                                  {"spearman_probe_first_order", num(sp)}, {"pearson_probe_first_order", num(pe)}});
     }
     if (cal) {
       md << "\n" << cal_name << ": per-format gains fit by NNLS to the measured allocations below (";
