@@ -23,7 +23,7 @@ namespace prismaquant::probe {
 
 class first_order_deltas {
  public:
-  // `formats`: registry names (any spelling find() accepts); kept in the canonical spelling.
+  // `formats`: registry names, as the registry spells them.
   first_order_deltas(const checkpoint& ck, const model::model_description& d, const std::vector<std::string>& formats,
                      const std::string& where = "--first-order")
       : d_(d), source_(ck) {
