@@ -66,7 +66,12 @@ TEST_CASE("a user-defined format works with the generic drivers", "[formats][use
 namespace user {
 struct ternary_ct : ternary_g64 {
   static constexpr std::string_view name = "TERNARY_CT";
-  static constexpr fm::ct_preset compressed_tensors{"TERNARY", "TERNARY_CT", "ternary-pack-quantized", {2, "group", 64}};
+  static constexpr fm::ct_preset compressed_tensors = [] {
+    fm::ct_preset p;
+    p.group = "TERNARY", p.encoder = "TERNARY_CT", p.format = "ternary-pack-quantized";
+    p.weights.bits = 2, p.weights.strategy = "group", p.weights.group_size = 64;
+    return p;
+  }();
 };
 }  // namespace user
 

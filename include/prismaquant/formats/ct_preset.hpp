@@ -49,19 +49,65 @@ struct ct_preset {
 };
 
 namespace ct_presets {
-inline constexpr ct_args nvfp4_weights{4, "tensor_group", 16, "torch.float8_e4m3fn"};
-inline constexpr ct_preset nvfp4{"NVFP4",       "NVFP4",   "nvfp4-pack-quantized", nvfp4_weights, true,
-                                 {4, "tensor_group", 16, "torch.float8_e4m3fn", "local", "static_minmax"},
-                                 "NVFP4A16", "NVFP4A16"};
-inline constexpr ct_preset nvfp4a16{"NVFP4A16", "NVFP4A16", "nvfp4-pack-quantized", nvfp4_weights};
-inline constexpr ct_preset mxfp4{"MXFP4", "MXFP4_CT", "mxfp4-pack-quantized", {4, "group", 32, "torch.uint8"}, true,
-                                 {4, "group", 32, "torch.uint8", "true"}};
-inline constexpr ct_preset mxfp8{"MXFP8", "MXFP8_E4M3_CT", "mxfp8-quantized", {8, "group", 32, "torch.uint8"}, true,
-                                 {8, "group", 32, "torch.uint8", "true"}};
-inline constexpr ct_preset fp8_dynamic{"FP8_DYNAMIC", "FP8_E4M3", "float-quantized", {8, "channel"}, true, {8, "token", -1, {}, "true"}};
-inline constexpr ct_preset fp8_block{"FP8_BLOCK", "FP8_SOURCE", "float-quantized", {8, "block", -1, {}, "false", {}, true}, true,
-                                     {8, "group", 128, {}, "true"}};
-inline constexpr ct_preset bf16{"BF16", "BF16", {}};
+// Built field by field (every field not named keeps its default).
+inline constexpr ct_args nvfp4_weights = [] {
+  ct_args a;
+  a.bits = 4, a.strategy = "tensor_group", a.group_size = 16, a.scale_dtype = "torch.float8_e4m3fn";
+  return a;
+}();
+inline constexpr ct_args mx_weights(int bits) {
+  ct_args a;
+  a.bits = bits, a.strategy = "group", a.group_size = 32, a.scale_dtype = "torch.uint8";
+  return a;
+}
+inline constexpr ct_args mx_inputs(int bits) {  // dynamic per 32-element group
+  ct_args a = mx_weights(bits);
+  a.dynamic = "true";
+  return a;
+}
+inline constexpr ct_preset nvfp4 = [] {
+  ct_preset p;
+  p.group = "NVFP4", p.encoder = "NVFP4", p.format = "nvfp4-pack-quantized", p.weights = nvfp4_weights;
+  p.has_inputs = true, p.inputs = nvfp4_weights, p.inputs.dynamic = "local", p.inputs.observer = "static_minmax";
+  p.weight_only_group = "NVFP4A16", p.weight_only_encoder = "NVFP4A16";
+  return p;
+}();
+inline constexpr ct_preset nvfp4a16 = [] {
+  ct_preset p;
+  p.group = "NVFP4A16", p.encoder = "NVFP4A16", p.format = "nvfp4-pack-quantized", p.weights = nvfp4_weights;
+  return p;
+}();
+inline constexpr ct_preset mxfp4 = [] {
+  ct_preset p;
+  p.group = "MXFP4", p.encoder = "MXFP4_CT", p.format = "mxfp4-pack-quantized", p.weights = mx_weights(4);
+  p.has_inputs = true, p.inputs = mx_inputs(4);
+  return p;
+}();
+inline constexpr ct_preset mxfp8 = [] {
+  ct_preset p;
+  p.group = "MXFP8", p.encoder = "MXFP8_E4M3_CT", p.format = "mxfp8-quantized", p.weights = mx_weights(8);
+  p.has_inputs = true, p.inputs = mx_inputs(8);
+  return p;
+}();
+inline constexpr ct_preset fp8_dynamic = [] {
+  ct_preset p;
+  p.group = "FP8_DYNAMIC", p.encoder = "FP8_E4M3", p.format = "float-quantized";
+  p.weights.bits = 8, p.weights.strategy = "channel";
+  p.has_inputs = true, p.inputs.bits = 8, p.inputs.strategy = "token", p.inputs.dynamic = "true";
+  return p;
+}();
+inline constexpr ct_preset fp8_block = [] {
+  ct_preset p;
+  p.group = "FP8_BLOCK", p.encoder = "FP8_SOURCE", p.format = "float-quantized";
+  p.weights.bits = 8, p.weights.strategy = "block", p.weights.block_128 = true;
+  p.has_inputs = true, p.inputs.bits = 8, p.inputs.strategy = "group", p.inputs.group_size = 128, p.inputs.dynamic = "true";
+  return p;
+}();
+inline constexpr ct_preset bf16 = [] {
+  ct_preset p;
+  p.group = "BF16", p.encoder = "BF16";  // format empty: not quantized
+  return p;
+}();
 }  // namespace ct_presets
 
 // The preset of F: F::compressed_tensors if it has one, else a specialization below, else none.
