@@ -198,6 +198,21 @@ TEST_CASE("stats v2: version 1 files still read; v2 fields are checked") {
   // a v2 file without fisher (the probe was not asked for it) reads, h_trace is then absent
   std::ofstream(d / "nofisher.json") << R"({"format":"prismaquant.stats","version":2,"linears":{"a":{"shape":[2,3],"source_dtype":"BF16","rows_seen":4,"input_amax":2}}})";
   REQUIRE(!st::read_stats(d / "nofisher.json").linears.at("a").has_fisher);
+  // first_order_sum: signed sums keyed by format; anything else is refused with the field named
+  const std::string fo = R"({"format":"prismaquant.stats","version":2,"linears":{"a":{"shape":[2,3],"source_dtype":"BF16","rows_seen":4,"fisher_sum":1,"first_order_sum":)";
+  std::ofstream(d / "fo_ok.json") << fo + R"({"NVFP4":-0.5,"INT4":[1e300,-1e300,0.25]}}}})";
+  const auto fm = st::read_stats(d / "fo_ok.json").linears.at("a");
+  REQUIRE(fm.first_order("NVFP4") == -0.125);
+  REQUIRE(fm.first_order("INT4") == 0.0625);
+  REQUIRE(!fm.first_order("MXFP4"));
+  std::ofstream(d / "fo_list.json") << fo + R"([1,2]}}})";
+  REQUIRE_THROWS_WITH(st::read_stats(d / "fo_list.json"), Catch::Contains("first_order_sum") && Catch::Contains("object"));
+  std::ofstream(d / "fo_str.json") << fo + R"({"NVFP4":"x"}}}})";
+  REQUIRE_THROWS_WITH(st::read_stats(d / "fo_str.json"), Catch::Contains("first_order_sum.NVFP4"));
+  std::ofstream(d / "fo_part.json") << fo + R"({"NVFP4":[1,null]}}}})";
+  REQUIRE_THROWS_WITH(st::read_stats(d / "fo_part.json"), Catch::Contains("first_order_sum.NVFP4"));
+  std::ofstream(d / "fo_inf.json") << fo + R"({"NVFP4":[1e308,1e308]}}}})";
+  REQUIRE_THROWS_WITH(st::read_stats(d / "fo_inf.json"), Catch::Contains("first_order_sum"));
 }
 
 TEST_CASE("re-routing saliency scores: definitions, and a clear error without the sums") {

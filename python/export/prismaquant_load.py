@@ -19,6 +19,12 @@ model. This helper:
      (mlp.experts.gate_up_proj[e] = [w1; w3], mlp.experts.down_proj[e] = w2).
 Returns the model in float32 (`.float()`: CT decompresses to bf16 whatever dtype says).
 
+The stock path fake-quantizes the inputs of attention Linears whose scheme has
+input_activations, never those of experts (transformers runs them as packed tensors). With
+`expert_inputs=True` each expert's inputs are fake-quantized too, by compressed-tensors' own
+`forward_quantize` with that expert projection's scheme (and its stored input_global_scale):
+what a server that quantizes activations computes.
+
     from prismaquant_load import load
     model = load("out/export")        # MiniMaxM2ForCausalLM, eval mode, float32
 
@@ -92,7 +98,54 @@ def expert_weights(d, tensors=None):
     return out
 
 
-def load(d, threads=None):
+def _input_quantizers(d, tensors):
+    """{(layer, expert, w1|w2|w3): x -> x fake-quantized as CT's forward does} for every expert
+    projection whose scheme has input_activations."""
+    from compressed_tensors.quantization import QuantizationStatus
+    from compressed_tensors.quantization.lifecycle.forward import forward_quantize
+    qc = json.loads((Path(d) / "config.json").read_text())["quantization_config"]
+    out = {}
+    for m in sorted({k[: k.rfind(".")] for k in tensors if EXPERT_RE.match(k)}):
+        layer, e, w = EXPERT_RE.match(m + ".").groups()
+        s = _scheme_of(qc, f"model.layers.{layer}.mlp.experts.{e}.{PROJ[w]}")
+        if s is None or s[1].input_activations is None:
+            continue
+        holder = torch.nn.Module()  # what forward_quantize reads off a quantized Linear
+        holder.quantization_status = QuantizationStatus.FROZEN
+        if m + ".input_global_scale" in tensors:
+            holder.input_global_scale = torch.nn.Parameter(tensors[m + ".input_global_scale"].float(), requires_grad=False)
+        args = s[1].input_activations
+        out[(int(layer), int(e), w)] = lambda x, h=holder, a=args: forward_quantize(h, x, "input", a)
+    return out
+
+
+def _quantize_expert_inputs(model, quantizers):
+    """Replace each MoE layer's experts forward by one that quantizes the inputs of its
+    projections (w1 and w3 each with its own scheme, then w2's on act(gate) * up)."""
+    import types
+    ident = lambda x: x  # noqa: E731
+
+    def forward(self, hidden_states, top_k_index, top_k_weights):
+        out = torch.zeros_like(hidden_states)
+        inter = self.gate_up_proj.shape[1] // 2
+        mask = torch.nn.functional.one_hot(top_k_index, num_classes=self.num_experts).permute(2, 1, 0)
+        for e in torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()[:, 0].tolist():
+            pos, tok = torch.where(mask[e])
+            x = hidden_states[tok]
+            q = lambda w: quantizers.get((self.pq_layer, e, w), ident)  # noqa: E731
+            gate = torch.nn.functional.linear(q("w1")(x), self.gate_up_proj[e, :inter])
+            up = torch.nn.functional.linear(q("w3")(x), self.gate_up_proj[e, inter:])
+            h = torch.nn.functional.linear(q("w2")(self.act_fn(gate) * up), self.down_proj[e])
+            out.index_add_(0, tok, (h * top_k_weights[tok, pos, None]).to(out.dtype))
+        return out
+
+    for i, layer in enumerate(model.model.layers):
+        ex = layer.mlp.experts
+        ex.pq_layer = i
+        ex.forward = types.MethodType(forward, ex)
+
+
+def load(d, threads=None, expert_inputs=False):
     from safetensors.torch import save_file
     from transformers import CompressedTensorsConfig, MiniMaxM2ForCausalLM
     if threads:
@@ -135,4 +188,6 @@ def load(d, threads=None):
             p = f"model.layers.{i}.block_sparse_moe."
             layer.mlp.gate.weight.copy_(tensors[p + "gate.weight"].float())
             layer.mlp.e_score_correction_bias.copy_(tensors[p + "e_score_correction_bias"].float())
+    if expert_inputs:
+        _quantize_expert_inputs(model, _input_quantizers(d, tensors))
     return model

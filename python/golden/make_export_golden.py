@@ -12,7 +12,11 @@ Cases (tests/golden/export/<case>/): the layer configs are written here (determi
                FP8_SOURCE or MXFP4), 4 experts dropped per layer, --loader transformers
   attn_w_a     attention in the schemes that quantize activations (NVFP4 W4A4 with the
                calibrated input_global_scale, FP8_BLOCK, MXFP4, MXFP8, FP8_DYNAMIC), experts BF16
-All with --rounding rtn (attn_w_a calibrates only NVFP4's input_global_scale). Per case:
+  gptq         --rounding gptq+sweep with --calib: attention NVFP4A16 / MXFP4 / NVFP4 (W4A4) /
+               MXFP8, o_proj MXFP4 / NVFP4 / FP8_E4M3 / NVFP4A16, experts NVFP4A16 / MXFP4 /
+               NVFP4A16 / MXFP8 per layer, experts 5 and 11 dropped in every layer
+  gptq_nvfp4   --rounding gptq (no sweep) with --calib, every Linear NVFP4A16, no pruning
+The others with --rounding rtn (attn_w_a calibrates only NVFP4's input_global_scale). Per case:
   layer_config.json (+ .prune.json)   the inputs
   files.json     sha256 and size of every file prismaquant wrote (tests/live/test_export_golden.py
                  re-exports and compares: any change in our output fails CI)
@@ -32,6 +36,11 @@ All with --rounding rtn (attn_w_a calibrates only NVFP4's input_global_scale). P
                  fake-quantization on (the stock path quantizes attention inputs; expert inputs
                  are never quantized by the client) — `eval --act-quant on` where the experts'
                  schemes have no input activations (nvfp4, attn_w_a)
+  client.json "eval_loss_f32_act_all", logits_f32_act_all.safetensors: where some expert's
+                 scheme has input activations (gptq), the same with every expert input
+                 fake-quantized as well, by compressed-tensors' forward_quantize with the
+                 expert's own scheme (prismaquant_load.load(expert_inputs=True)) — what a
+                 server computes, and `eval --act-quant on` must match
 
 Usage: .venv-ref/bin/python python/golden/make_export_golden.py --build build [--check]
 --check: recompute into a temporary folder and compare (files.json exactly; losses and logits
@@ -123,6 +132,18 @@ def cases():
     lc = per_layer(qkv=["NVFP4", "FP8_SOURCE", "MXFP4", "MXFP8_E4M3"], o=["FP8_E4M3", "MXFP4", "MXFP8_E4M3", "NVFP4"],
                    ex=["BF16"] * LAYERS)
     c["attn_w_a"] = (lc, None, ["--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "rtn"])
+
+    # GPTQ with the scale sweep, on a pruned model: the codes and the scales the sweep chose
+    # must be what compressed-tensors decompresses (check (a)); NVFP4 W4A4 attention carries
+    # the calibrated input_global_scale, experts get H from the tokens routed to them after
+    # pruning
+    dropped = [5, 11]
+    lc = per_layer(qkv=["NVFP4A16", "MXFP4", "NVFP4", "MXFP8_E4M3"], o=["MXFP4", "NVFP4", "FP8_E4M3", "NVFP4A16"],
+                   ex=["NVFP4A16", "MXFP4", "NVFP4A16", "MXFP8_E4M3"], dropped=dropped)
+    c["gptq"] = (lc, prune(dropped), ["--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "gptq+sweep"])
+    # plain GPTQ, no pruning: every Linear NVFP4A16
+    c["gptq_nvfp4"] = (per_layer(every, every, every), None,
+                       ["--weight-only", "--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "gptq"])
     return c
 
 
@@ -157,7 +178,7 @@ def client(build, out, tmp):
     sys.path.insert(0, str(ROOT / "python" / "export"))
     sys.path.insert(0, str(ROOT / "python" / "model"))
     import common
-    from prismaquant_load import EXPERT_RE, expert_weights, load
+    from prismaquant_load import EXPERT_RE, _input_quantizers, _quantize_expert_inputs, _tensors, expert_weights, load
     torch.set_num_threads(2)
     model = load(out)
     deq = tmp / "dequant.safetensors"
@@ -224,8 +245,21 @@ def client(build, out, tmp):
                       for i, d in enumerate(["code", "prose", "math"])}
         losses_act["all"] = common.eval_loss(model, tok.reshape(-1))
         logits_act = model(torch.from_numpy(tok[:1].astype(np.int64))).logits[0].float().contiguous()
-    return ({"check_a": kinds, "differs": bad, "eval_loss": losses, "eval_loss_f32": losses_f32,
-             "eval_loss_f32_act": losses_act}, logits, logits_f32, logits_act)
+        # and with the experts' inputs fake-quantized too (compressed-tensors' forward_quantize
+        # per expert projection), where an expert's scheme has input activations: what a
+        # server computes, and `eval --act-quant on` must match
+        res = {"check_a": kinds, "differs": bad, "eval_loss": losses, "eval_loss_f32": losses_f32,
+               "eval_loss_f32_act": losses_act}
+        logits_all = None
+        quantizers = _input_quantizers(out, _tensors(out))
+        if quantizers:
+            _quantize_expert_inputs(model, quantizers)
+            res["eval_loss_f32_act_all"] = {d: common.eval_loss(model, tok[i * third:(i + 1) * third].reshape(-1))
+                                            for i, d in enumerate(["code", "prose", "math"])}
+            res["eval_loss_f32_act_all"]["all"] = common.eval_loss(model, tok.reshape(-1))
+            res["expert_input_quantizers"] = len(quantizers)
+            logits_all = model(torch.from_numpy(tok[:1].astype(np.int64))).logits[0].float().contiguous()
+    return res, logits, logits_f32, logits_act, logits_all
 
 
 def main():
@@ -252,7 +286,7 @@ def main():
             out = tmp / "export"
             export(build, case_dir, flags, out)
             files = files_of(out)
-            res, logits, logits_f32, logits_act = client(build, out, tmp)
+            res, logits, logits_f32, logits_act, logits_all = client(build, out, tmp)
             if res["differs"]:
                 fails.append(f"{name}: check (a) differs for {res['differs'][:5]}")
             if not a.check:
@@ -261,6 +295,9 @@ def main():
                 save_file({"logits": logits}, str(gold / name / "logits.safetensors"), metadata={"format": "pt"})
                 save_file({"logits": logits_f32}, str(gold / name / "logits_f32.safetensors"), metadata={"format": "pt"})
                 save_file({"logits": logits_act}, str(gold / name / "logits_f32_act.safetensors"), metadata={"format": "pt"})
+                if logits_all is not None:
+                    save_file({"logits": logits_all}, str(gold / name / "logits_f32_act_all.safetensors"),
+                              metadata={"format": "pt"})
                 print(name, json.dumps(res["eval_loss"]), json.dumps(res["check_a"]))
                 continue
             for f in ("layer_config.json", "layer_config.json.prune.json"):
@@ -276,12 +313,16 @@ def main():
             for d, v in wc["eval_loss"].items():
                 if abs(v - res["eval_loss"][d]) > 1e-5:
                     fails.append(f"{name}: {d} loss {res['eval_loss'][d]} vs golden {v}")
-            for key in ("eval_loss_f32", "eval_loss_f32_act"):
-                for d, v in wc[key].items():
+            if ("eval_loss_f32_act_all" in wc) != ("eval_loss_f32_act_all" in res):
+                fails.append(f"{name}: expert input quantizers found in one of golden / export only")
+            for key in ("eval_loss_f32", "eval_loss_f32_act", "eval_loss_f32_act_all"):
+                for d, v in wc.get(key, {}).items():
                     if abs(v - res[key][d]) > 1e-5:
                         fails.append(f"{name}: {d} {key} {res[key][d]} vs golden {v}")
             for f, lg in (("logits.safetensors", logits), ("logits_f32.safetensors", logits_f32),
-                          ("logits_f32_act.safetensors", logits_act)):
+                          ("logits_f32_act.safetensors", logits_act), ("logits_f32_act_all.safetensors", logits_all)):
+                if lg is None:
+                    continue
                 gl = load_file(str(gold / name / f))["logits"]
                 if (gl - lg).abs().max().item() > 1e-4:
                     fails.append(f"{name}: {f} differs by {(gl - lg).abs().max().item()}")
