@@ -67,13 +67,15 @@ json all_linears(const std::string& fmt) {
   return lc;
 }
 
-// The export flags of each golden case (python/golden/make_export_golden.py).
+// The export flags of each golden case, as python/golden/make_export_golden.py wrote them
+// (export_flags.json; paths relative to the repository).
 std::string golden_flags(const std::string& c) {
-  if (c == "experts_mixed") return "--weight-only --loader transformers";
-  if (c == "attn_w_a") return "--calib " + (model / "calib_tokens.bin").string() + " --rounding rtn";
-  if (c == "gptq") return "--calib " + (model / "calib_tokens.bin").string() + " --rounding gptq+sweep";
-  if (c == "gptq_nvfp4") return "--weight-only --calib " + (model / "calib_tokens.bin").string() + " --rounding gptq";
-  return "--weight-only";
+  std::string flags;
+  for (const auto& f : read_json(golden / c / "export_flags.json")) {
+    const std::string a = f.get<std::string>();
+    flags += (flags.empty() ? "" : " ") + (a.rfind("models/", 0) == 0 ? (fs::path(PQ_SOURCE_DIR) / a).string() : a);
+  }
+  return flags;
 }
 
 // GPTQ's codes follow the float rounding of the calibration forward and of the column loop. The

@@ -18,6 +18,8 @@ Cases (tests/golden/export/<case>/): the layer configs are written here (determi
   gptq_nvfp4   --rounding gptq (no sweep) with --calib, every Linear NVFP4A16, no pruning
 The others with --rounding rtn (attn_w_a calibrates only NVFP4's input_global_scale). Per case:
   layer_config.json (+ .prune.json)   the inputs
+  export_flags.json  the case's `prismaquant export` options (paths relative to the repository):
+                 tests/test_cli_export.cpp and tests/live/test_export_golden.py read them
   files.json     sha256 and size of every file prismaquant wrote (tests/live/test_export_golden.py
                  re-exports and compares: any change in our output fails CI)
   client.json    what the client computed: held-out loss per domain (models/.../eval_tokens.bin,
@@ -58,6 +60,7 @@ from pathlib import Path
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "minimax-m2-tiny"
+CALIB = "models/minimax-m2-tiny/calib_tokens.bin"  # export flags name files relative to the repository
 LAYERS, EXPERTS = 4, 32
 ENTRY = {"NVFP4": (4, 16, "nv_fp"), "NVFP4A16": (4, 16, "nv_fp"), "MXFP4": (4, 32, "mx_fp"),
          "MXFP8_E4M3": (8, 32, "mx_fp"), "FP8_SOURCE": (8, 128, "fp8_e4m3"), "FP8_E4M3": (8, -1, "fp8_e4m3"),
@@ -131,7 +134,7 @@ def cases():
     # fake-quantizes exactly the attention inputs, which `eval --act-quant on` must reproduce
     lc = per_layer(qkv=["NVFP4", "FP8_SOURCE", "MXFP4", "MXFP8_E4M3"], o=["FP8_E4M3", "MXFP4", "MXFP8_E4M3", "NVFP4"],
                    ex=["BF16"] * LAYERS)
-    c["attn_w_a"] = (lc, None, ["--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "rtn"])
+    c["attn_w_a"] = (lc, None, ["--calib", CALIB, "--rounding", "rtn"])
 
     # GPTQ with the scale sweep, on a pruned model: the codes and the scales the sweep chose
     # must be what compressed-tensors decompresses (check (a)); NVFP4 W4A4 attention carries
@@ -140,10 +143,10 @@ def cases():
     dropped = [5, 11]
     lc = per_layer(qkv=["NVFP4A16", "MXFP4", "NVFP4", "MXFP8_E4M3"], o=["MXFP4", "NVFP4", "FP8_E4M3", "NVFP4A16"],
                    ex=["NVFP4A16", "MXFP4", "NVFP4A16", "MXFP8_E4M3"], dropped=dropped)
-    c["gptq"] = (lc, prune(dropped), ["--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "gptq+sweep"])
+    c["gptq"] = (lc, prune(dropped), ["--calib", CALIB, "--rounding", "gptq+sweep"])
     # plain GPTQ, no pruning: every Linear NVFP4A16
     c["gptq_nvfp4"] = (per_layer(every, every, every), None,
-                       ["--weight-only", "--calib", str(MODEL / "calib_tokens.bin"), "--rounding", "gptq"])
+                       ["--weight-only", "--calib", CALIB, "--rounding", "gptq"])
     return c
 
 
@@ -151,9 +154,10 @@ def sha(p):
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def write_inputs(case_dir, lc, pm):
+def write_inputs(case_dir, lc, pm, flags):
     case_dir.mkdir(parents=True, exist_ok=True)
     (case_dir / "layer_config.json").write_text(json.dumps(lc, indent=1, sort_keys=True) + "\n")
+    (case_dir / "export_flags.json").write_text(json.dumps(flags) + "\n")
     pmf = case_dir / "layer_config.json.prune.json"
     if pm is not None:
         pmf.write_text(json.dumps(pm, indent=1, sort_keys=True) + "\n")
@@ -164,7 +168,7 @@ def write_inputs(case_dir, lc, pm):
 def export(build, case_dir, flags, out):
     cmd = [str(build / "prismaquant"), "export", "--model", str(MODEL), "--layer-config",
            str(case_dir / "layer_config.json"), "--out", str(out)] + flags
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
 
 
 def files_of(out):
@@ -282,7 +286,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             case_dir = (tmp / "in") if a.check else gold / name
-            write_inputs(case_dir, lc, pm)
+            write_inputs(case_dir, lc, pm, flags)
             out = tmp / "export"
             export(build, case_dir, flags, out)
             files = files_of(out)
@@ -300,7 +304,7 @@ def main():
                               metadata={"format": "pt"})
                 print(name, json.dumps(res["eval_loss"]), json.dumps(res["check_a"]))
                 continue
-            for f in ("layer_config.json", "layer_config.json.prune.json"):
+            for f in ("layer_config.json", "layer_config.json.prune.json", "export_flags.json"):
                 if (case_dir / f).exists() != (gold / name / f).exists() or (
                         (case_dir / f).exists() and (case_dir / f).read_bytes() != (gold / name / f).read_bytes()):
                     fails.append(f"{name}: {f} differs from the generator's")
